@@ -1,0 +1,1 @@
+"""Wire formats and translation between them. Pure code: no I/O, no clocks, no settings."""
