@@ -15,7 +15,26 @@ _spec: dict[str, Any] | None = None
 
 def use_spec(spec: dict[str, Any]) -> None:
     global _spec
-    _spec = spec
+    if _spec is None:
+        _spec = _nullable_to_json_schema(spec)
+
+
+def _nullable_to_json_schema(node: Any) -> Any:
+    """The spec still marks optional-null with OpenAPI 3.0's ``nullable: true``, which JSON
+    Schema 2020-12 ignores; rewrite it to the equivalent ``null`` type so validation is exact."""
+    if isinstance(node, list):
+        return [_nullable_to_json_schema(item) for item in node]
+    if not isinstance(node, dict):
+        return node
+    out = {key: _nullable_to_json_schema(value) for key, value in node.items()}
+    if out.pop("nullable", False) is True:
+        if isinstance(out.get("type"), str):
+            out["type"] = [out["type"], "null"]
+            if "enum" in out:
+                out["enum"] = [*out["enum"], None]
+        else:
+            return {"anyOf": [out, {"type": "null"}]}
+    return out
 
 
 @cache

@@ -37,6 +37,8 @@ class _Context:
         if not self._migrated:
             try:
                 migrate.upgrade(self.settings.database_url)
+            except _OPERATOR_ERRORS as exc:
+                raise click.ClickException(str(exc)) from None
             except (OperationalError, DBAPIError, OSError) as exc:
                 raise click.ClickException(
                     f"cannot open the database {redact(self.settings.database_url)}: "
