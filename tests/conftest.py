@@ -14,7 +14,10 @@ import sqlalchemy as sa
 
 from reapi.app import create_app
 from reapi.config import Config, build_config
+from reapi.money import usd_to_units
+from reapi.services.billing import BillingService
 from reapi.services.keys import KeyService
+from reapi.services.limits import LocalLimiter
 from reapi.settings import Settings
 from reapi.storage import migrate
 from reapi.storage.db import Database, async_url
@@ -80,7 +83,18 @@ def gateway_config(openai_url: str, **extra: Any) -> Config:
         ],
         "models": {
             "gpt-5.5": {"input_per_mtok": "1.25", "output_per_mtok": "10.00"},
-            "mapped-model": {"owned_by": "tests"},
+            "gpt-5.4": {
+                "input_per_mtok": "0.75",
+                "output_per_mtok": "4.50",
+                "cached_input_per_mtok": "0.075",
+            },
+            "claude-sonnet-4-6": {
+                "input_per_mtok": "3",
+                "output_per_mtok": "15",
+                "cached_input_per_mtok": "0.30",
+                "cache_write_per_mtok": "3.75",
+            },
+            "mapped-model": {"owned_by": "tests", "free": True},
         },
         "groups": {"default": {}, "vip": {}, "lonely": {}},
     }
@@ -95,15 +109,34 @@ class Gateway:
         self.settings = settings
         self.url = server.url
 
-    def key(self, *, groups: tuple[str, ...] = ("default",), group: str | None = None) -> str:
-        """A new user with one chat key; returns the secret."""
+    def key(
+        self,
+        *,
+        groups: tuple[str, ...] = ("default",),
+        group: str | None = None,
+        credit: str | None = "100",
+    ) -> str:
+        """A new user with one chat key and ``credit`` USD; returns the secret."""
+        return self.user(groups=groups, group=group, credit=credit)[1]
 
-        async def make() -> str:
+    def user(
+        self,
+        *,
+        groups: tuple[str, ...] = ("default",),
+        group: str | None = None,
+        credit: str | None = "100",
+    ) -> tuple[str, str]:
+        """A new user (name, key secret) with ``credit`` USD in the chat workspace."""
+
+        async def make() -> tuple[str, str]:
             db = Database(self.settings.database_url)
             try:
                 service = KeyService(db)
                 user = await service.create_user(unique("user"), groups)
-                return (await service.create_key(user.name, group=group)).secret
+                if credit is not None:
+                    billing = BillingService(db, LocalLimiter(), node_id="tests")
+                    await billing.credit(user.name, usd_to_units(credit))
+                return user.name, (await service.create_key(user.name, group=group)).secret
             finally:
                 await db.dispose()
 

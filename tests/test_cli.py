@@ -100,6 +100,7 @@ def test_serve_runs_the_gateway_end_to_end(tmp_path: Path, fake_openai: FakeOpen
         "  - name: main\n    type: openai\n"
         f"    base_url: {fake_openai.base_url}\n"
         "    api_key: ${UPSTREAM_KEY}\n    models: [gpt-5.5]\n"
+        "models:\n  gpt-5.5: {free: true}\n"
     )
     run(database_url, "users", "create", "alice")
     secret = run(database_url, "keys", "create", "--user", "alice").stdout.strip().splitlines()[-1]

@@ -27,9 +27,11 @@ from reapi.http.render import openai_error
 from reapi.http.state import Gateway
 from reapi.observability.access import AccessLog
 from reapi.observability.metrics import Metrics
+from reapi.services.billing import BillingService
 from reapi.services.calls import new_request_id
 from reapi.services.chat import ChatService
 from reapi.services.keys import KeyService
+from reapi.services.limits import Limiter, LocalLimiter, RedisLimiter
 from reapi.services.routing import Router
 from reapi.services.upstream import UpstreamClient
 from reapi.settings import Settings
@@ -57,22 +59,42 @@ def create_app(settings: Settings, config: Config | None = None) -> Starlette:
         )
         keys = KeyService(db, cache_seconds=settings.key_cache_seconds)
         metrics = Metrics(set(config.chat_models))
+        limiter = _limiter(settings)
+        billing = BillingService(
+            db,
+            limiter,
+            node_id=settings.node_id,
+            hold_cap=config.billing.hold_cap_usd,
+            owner_timeout=settings.hold_owner_timeout,
+        )
+        await billing.heartbeat()
+        await billing.recover_orphans()
         app.state.gateway = Gateway(
             settings=settings,
             config=config,
             keys=keys,
-            chat=ChatService(config, Router(config.channels), UpstreamClient(session, timeout)),
+            chat=ChatService(
+                config, Router(config.channels), UpstreamClient(session, timeout), billing
+            ),
+            billing=billing,
             metrics=metrics,
             access=AccessLog(metrics),
         )
-        flusher = asyncio.create_task(_every(60.0, keys.flush_last_used))
+        jobs = [
+            asyncio.create_task(_every(60.0, keys.flush_last_used)),
+            asyncio.create_task(_every(settings.hold_owner_timeout / 6, billing.heartbeat)),
+            asyncio.create_task(_every(settings.hold_owner_timeout / 2, billing.recover_orphans)),
+        ]
         try:
             yield
         finally:
-            flusher.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await flusher
+            for job in jobs:
+                job.cancel()
+            await asyncio.gather(*jobs, return_exceptions=True)
+            await billing.drain()
+            await billing.retire()
             await keys.flush_last_used()
+            await limiter.close()
             await session.close()
             await db.dispose()
 
@@ -100,6 +122,14 @@ def create_app(settings: Settings, config: Config | None = None) -> Starlette:
         lifespan=lifespan,
         exception_handlers={HTTPException: http_error, Exception: server_error},
     )
+
+
+def _limiter(settings: Settings) -> Limiter:
+    if settings.redis_url:
+        import redis.asyncio as redis
+
+        return RedisLimiter(redis.from_url(settings.redis_url))
+    return LocalLimiter(share=settings.workers)
 
 
 async def _every(seconds: float, job: object) -> None:

@@ -106,6 +106,7 @@ def serve(obj: _Context, config_path: Path | None, host: str, port: int, workers
     if settings.config_path is not None:
         # Workers build their own app from the environment: hand the config path down.
         os.environ["REAPI_CONFIG"] = str(settings.config_path.resolve())
+    os.environ["REAPI_WORKERS"] = str(workers)
     uvicorn.run(
         "reapi.app:app_from_environment",
         factory=True,

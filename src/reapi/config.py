@@ -40,10 +40,14 @@ class ChatModel(_Strict):
     default_max_tokens: int = Field(default=4096, gt=0)
     temperature_range: tuple[Decimal, Decimal] = (Decimal(0), Decimal(2))
     top_p_range: tuple[Decimal, Decimal] = (Decimal(0), Decimal(1))
+    # Tokens one image may cost at most, for sizing holds (upstreams bill images by pixels).
+    image_tokens: int = Field(default=6400, gt=0)
     input_per_mtok: Price | None = None
     output_per_mtok: Price | None = None
     cached_input_per_mtok: Price | None = None
     cache_write_per_mtok: Price | None = None
+    # Served at no charge. Without prices and without this, a model is refused at startup.
+    free: bool = False
 
     @property
     def priced(self) -> bool:
@@ -164,6 +168,13 @@ def _check_references(config: Config) -> None:
                 raise ConfigError(
                     f"channel {channel.name!r} lists model {model!r}, which is neither in the "
                     "built-in catalog nor under models:"
+                )
+            chat = config.chat_models.get(model)
+            if chat is not None and not chat.priced and not chat.free:
+                # Serving a model nobody priced would give it away: say so before it happens.
+                raise ConfigError(
+                    f"model {model!r} is served by channel {channel.name!r} but has no price: "
+                    f"set models.{model}.input_per_mtok and output_per_mtok, or free: true"
                 )
 
 

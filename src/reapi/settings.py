@@ -31,6 +31,12 @@ class Settings:
     upstream_read_timeout: float = 600.0
     upstream_total_timeout: float = 3600.0
     max_request_bytes: int = 32 * 1024 * 1024
+    # A gateway process that has not heartbeaten for this long is considered dead, and the
+    # holds it placed are released by any live process.
+    hold_owner_timeout: float = 30.0
+    # Worker processes of this server (reapi serve --workers): without Redis, each enforces
+    # its share of every rate limit.
+    workers: int = 1
     environ: Mapping[str, str] = field(default_factory=dict, repr=False)
 
     @classmethod
@@ -54,8 +60,11 @@ class Settings:
             ("upstream_connect_timeout", "REAPI_UPSTREAM_CONNECT_TIMEOUT"),
             ("upstream_read_timeout", "REAPI_UPSTREAM_READ_TIMEOUT"),
             ("upstream_total_timeout", "REAPI_UPSTREAM_TOTAL_TIMEOUT"),
+            ("hold_owner_timeout", "REAPI_HOLD_OWNER_TIMEOUT"),
         ):
             if raw := env.get(key):
                 values[name] = float(raw)
+        if raw := env.get("REAPI_WORKERS"):
+            values["workers"] = int(raw)
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)  # type: ignore[arg-type]

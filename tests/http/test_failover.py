@@ -38,7 +38,8 @@ def two_channel_gateway(fake_openai: FakeOpenAI, database_url: str) -> Iterator[
                     "models": ["gpt-5.5"],
                     "priority": 1,
                 },
-            ]
+            ],
+            "models": {"gpt-5.5": {"free": True}},
         }
     )
     settings = Settings(database_url=database_url)
@@ -78,7 +79,8 @@ def test_no_reachable_channel_is_502() -> None:
                     "base_url": f"http://127.0.0.1:{free_port()}/v1",
                     "models": ["gpt-5.5"],
                 }
-            ]
+            ],
+            "models": {"gpt-5.5": {"free": True}},
         }
     )
     import asyncio

@@ -24,13 +24,18 @@ async def chat_completions(request: Request) -> Response | EventStreamResponse:
     call = CallRecord(endpoint="chat.completions")
     try:
         principal = await gateway.keys.authenticate(api_key(request))
-        call.key_id, call.user = principal.key_id, principal.user_name
+        call.key_id, call.user_id, call.user = (
+            principal.key_id,
+            principal.user_id,
+            principal.user_name,
+        )
         body = openai_chat.parse_json_object(
             await read_body(request, gateway.settings.max_request_bytes)
         )
         reply = await gateway.chat.openai_chat(call, principal, body, request.headers)
     except Exception as exc:
         error = failed(call, exc)
+        await gateway.billing.close(call)
         gateway.access.finish(call)
         return openai_error(error, call.request_id)
     headers = {"x-request-id": call.request_id}
@@ -39,6 +44,7 @@ async def chat_completions(request: Request) -> Response | EventStreamResponse:
         return Response(reply.body, reply.status, {**headers, **reply.headers}, media_type=JSON)
 
     async def finish() -> None:
+        await gateway.billing.close(call)
         gateway.access.finish(call)
 
     return EventStreamResponse(reply.chunks, {**headers, **reply.headers}, finish)

@@ -10,6 +10,7 @@ from starlette.requests import Request
 from reapi.config import Config
 from reapi.observability.access import AccessLog
 from reapi.observability.metrics import Metrics
+from reapi.services.billing import BillingService
 from reapi.services.chat import ChatService
 from reapi.services.keys import KeyService
 from reapi.settings import Settings
@@ -21,6 +22,7 @@ class Gateway:
     config: Config
     keys: KeyService
     chat: ChatService
+    billing: BillingService
     metrics: Metrics
     access: AccessLog
 

@@ -9,8 +9,12 @@ from __future__ import annotations
 import time
 import uuid
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from reapi.protocols.usage import Usage
+
+if TYPE_CHECKING:
+    from reapi.services.billing import Ticket
 
 
 def new_request_id() -> str:
@@ -23,6 +27,7 @@ class CallRecord:
     request_id: str = field(default_factory=new_request_id)
     started: float = field(default_factory=time.perf_counter)
     key_id: str | None = None
+    user_id: int | None = None
     user: str | None = None
     model: str | None = None
     group: str | None = None
@@ -36,6 +41,9 @@ class CallRecord:
     usage: Usage | None = None
     usage_estimated: bool = False
     output_chars: int = 0
+    billing: Ticket | None = None
+    closed: bool = False
+    cost: int = 0
 
     def mark_first_byte(self) -> None:
         if self.ttfb is None:

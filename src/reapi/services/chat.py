@@ -18,7 +18,7 @@ from typing import Any
 import aiohttp
 import orjson
 
-from reapi.config import ChatModel, Config
+from reapi.config import ChatModel, Config, Group
 from reapi.errors import (
     RETRY_IS_SAFE,
     InvalidRequest,
@@ -26,14 +26,17 @@ from reapi.errors import (
     PermissionDenied,
     UpstreamError,
 )
+from reapi.money import format_usd
 from reapi.protocols import openai_chat
 from reapi.protocols.sse import SSEDecoder, encode_event
 from reapi.protocols.usage import Usage
 from reapi.providers.registry import provider_for
+from reapi.services.billing import BillingService
 from reapi.services.calls import CallRecord
 from reapi.services.keys import Principal
 from reapi.services.routing import Router
 from reapi.services.upstream import Candidate, UpstreamCall, UpstreamClient
+from reapi.storage.types import utcnow
 
 log = logging.getLogger("reapi.chat")
 
@@ -60,16 +63,20 @@ CallFinished = Callable[[CallRecord], Awaitable[None]]
 @dataclass(slots=True)
 class _Plan:
     model: ChatModel
-    group: str
+    group: Group
+    max_tokens: int
     candidates: list[Candidate]
     include_usage: bool
 
 
 class ChatService:
-    def __init__(self, config: Config, router: Router, upstream: UpstreamClient) -> None:
+    def __init__(
+        self, config: Config, router: Router, upstream: UpstreamClient, billing: BillingService
+    ) -> None:
         self._config = config
         self._router = router
         self._upstream = upstream
+        self._billing = billing
 
     def models_for(self, principal: Principal) -> list[ChatModel]:
         names = self._router.models_for(principal.groups)
@@ -87,12 +94,23 @@ class ChatService:
         call.model = requested
         call.stream = bool(body.get("stream"))
         plan = self._plan_openai(principal, body)
-        call.group = plan.group
+        call.group = plan.group.name
+        _check_key_controls(principal, requested)
+        ticket = await self._billing.admit(
+            call, principal, plan.model, plan.group, body, plan.max_tokens
+        )
         opened = await self._upstream.open(plan.candidates, client_headers)
         call.channel = opened.channel.name
+        headers = dict(ticket.limit.headers) if ticket.limit else {}
         if not call.stream:
-            return await self._openai_json(call, opened, requested)
-        return StreamReply(self._openai_stream(call, opened, requested, plan.include_usage))
+            reply = await self._openai_json(call, opened, requested)
+            cost = await self._billing.close(call)
+            reply.headers.update(headers)
+            reply.headers["x-reapi-cost"] = format_usd(cost)
+            return reply
+        return StreamReply(
+            self._openai_stream(call, opened, requested, plan.include_usage), headers
+        )
 
     def _plan_openai(self, principal: Principal, body: dict[str, Any]) -> _Plan:
         model_name: str = body["model"]
@@ -129,7 +147,7 @@ class ChatService:
                 body if upstream_model == model_name else {**body, "model": upstream_model}
             )
             candidates.append((channel, provider, "openai", orjson.dumps(upstream_body)))
-        return _Plan(model, group, candidates, include_usage)
+        return _Plan(model, self._config.groups[group], max_tokens, candidates, include_usage)
 
     def _group(self, principal: Principal, requested: object) -> str:
         if requested is not None and not isinstance(requested, str):
@@ -213,7 +231,9 @@ class ChatService:
                         finished = True
             if finished and call.outcome == "pending":
                 call.outcome = "ok"
-                yield DONE
+                # Settled before the end marker: a client that saw [DONE] has been charged once.
+                cost = await self._billing.close(call)
+                yield b": x-reapi-cost " + format_usd(cost).encode() + b"\n\n" + DONE
             elif call.outcome == "pending":
                 call.outcome = "upstream_broke"
                 yield _stream_error("The upstream ended the stream before finishing the answer.")
@@ -230,6 +250,20 @@ class ChatService:
             else:
                 # Closing (not releasing) the connection is what stops the upstream generating.
                 response.close()
+
+
+def _check_key_controls(principal: Principal, model: str) -> None:
+    if principal.expires_at is not None and principal.expires_at <= utcnow():
+        raise PermissionDenied(
+            f"This key expired at {principal.expires_at:%Y-%m-%d %H:%M} UTC.", code="key_expired"
+        )
+    if principal.allowed_models is not None and model not in principal.allowed_models:
+        raise PermissionDenied(
+            f"This key may not use model '{model}' (allowed: "
+            f"{', '.join(sorted(principal.allowed_models)) or 'none'}).",
+            param="model",
+            code="model_not_allowed",
+        )
 
 
 def _relay_openai_chunk(

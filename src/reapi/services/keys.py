@@ -46,6 +46,9 @@ class Principal:
     workspace: str
     groups: tuple[str, ...]
     default_group: str | None
+    expires_at: datetime | None = None
+    allowed_models: frozenset[str] | None = None
+    daily_limited: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -207,6 +210,11 @@ class KeyService:
             workspace=key.workspace,
             groups=tuple(user.groups),
             default_group=key.default_group,
+            expires_at=key.expires_at,
+            allowed_models=frozenset(key.allowed_models)
+            if key.allowed_models is not None
+            else None,
+            daily_limited=key.daily_spend_limit is not None,
         )
 
     async def flush_last_used(self) -> None:
