@@ -298,11 +298,13 @@ class BillingService:
             ):
                 if balance != ledger_sum:
                     problems.append(
-                        f"account {account_id}: balance {format_usd(balance)} but its ledger sums to {format_usd(ledger_sum)}"
+                        f"account {account_id}: balance {format_usd(balance)} but its ledger "
+                        f"sums to {format_usd(ledger_sum)}"
                     )
                 if held != holds_sum:
                     problems.append(
-                        f"account {account_id}: held {format_usd(held)} but its holds sum to {format_usd(holds_sum)}"
+                        f"account {account_id}: held {format_usd(held)} but its holds sum to "
+                        f"{format_usd(holds_sum)}"
                     )
             for request_id in await ledger.orphaned_holds(session, stale_before):
                 problems.append(f"hold {request_id} is orphaned: its gateway process is gone")

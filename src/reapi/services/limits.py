@@ -239,7 +239,8 @@ if conc > 0 then
   redis.call('ZADD', KEYS[3], now + lease, ARGV[4])
   redis.call('EXPIRE', KEYS[3], math.ceil(lease) + 60)
 end
-return {1, 'ok', 0, math.floor(rem_r), math.floor(reset_r * 1000), math.floor(rem_t), math.floor(reset_t * 1000)}
+return {1, 'ok', 0, math.floor(rem_r), math.floor(reset_r * 1000),
+        math.floor(rem_t), math.floor(reset_t * 1000)}
 """
 
 _CORRECT = """
