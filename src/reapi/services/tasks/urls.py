@@ -126,7 +126,8 @@ class CheckedUrl:
 
 
 def _reject(code: TaskErrorCode, message: str | None, param: str | None) -> TaskError:
-    return TaskError(code, message, param=param)
+    text = message or code.default_message
+    return TaskError(code, f"{param}: {text}" if param else text, param=param)
 
 
 def check_url_syntax(
