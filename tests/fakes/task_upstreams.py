@@ -9,10 +9,12 @@ for assertions, and serves tiny real media bytes from ``/media/...`` for downloa
 from __future__ import annotations
 
 import base64
+import io
 import itertools
 import struct
 import time
 import uuid
+import wave
 import zlib
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -41,6 +43,19 @@ MEDIA: dict[str, tuple[bytes, str]] = {
     "video": (MP4_BYTES, "video/mp4"),
     "audio": (MP3_BYTES, "audio/mpeg"),
 }
+
+
+def wav_bytes(seconds: float, rate: int = 8000) -> bytes:
+    """A real mono 16-bit WAV of silence lasting ``seconds``."""
+    out = io.BytesIO()
+    with wave.open(out, "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(rate)
+        w.writeframes(b"\x00\x00" * int(seconds * rate))
+    return out.getvalue()
+
+
 _EXT = {"image": "png", "video": "mp4", "audio": "mp3"}
 
 Media = Literal["image", "video", "audio"]
@@ -461,3 +476,35 @@ class FakeReapiTasks(FakeUpstream):
                 {"type": "audio", "label": labels[i % 2], "url": u} for i, u in enumerate(urls)
             ]
         return _json(task | {"status": "completed", "output": output})
+
+
+class FakeMediaHost:
+    """A plain file host for source media (what a client's ``audio_url`` points at)."""
+
+    def __init__(self, files: dict[str, tuple[bytes, str]]) -> None:
+        self.files = files
+        self.hits = 0
+        self._runner: web.AppRunner | None = None
+        self.base_url = ""
+
+    async def __aenter__(self) -> FakeMediaHost:
+        app = web.Application()
+        app.router.add_get("/{name}", self._serve)
+        self._runner = web.AppRunner(app, access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        self.base_url = f"http://127.0.0.1:{port}"
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+
+    async def _serve(self, request: web.Request) -> web.Response:
+        self.hits += 1
+        found = self.files.get(request.match_info["name"])
+        if found is None:
+            return web.Response(status=404)
+        return web.Response(body=found[0], content_type=found[1])

@@ -60,6 +60,7 @@ class TaskErrorCode(IntEnum):
     PRIVATE_ADDRESS_REJECTED = 20015
     UNRESOLVABLE_HOST = 20016
     TASK_NOT_FOUND = 20017
+    SOURCE_UNREADABLE = 20018
 
     INSUFFICIENT_CREDITS = 30001
 
@@ -113,6 +114,7 @@ _TABLE: Mapping[TaskErrorCode, tuple[int, str]] = {
     _C.PRIVATE_ADDRESS_REJECTED: (400, "URL points to a private or reserved address"),
     _C.UNRESOLVABLE_HOST: (400, "URL host does not resolve"),
     _C.TASK_NOT_FOUND: (404, "Task not found"),
+    _C.SOURCE_UNREADABLE: (400, "Source media could not be fetched or its length read"),
     _C.INSUFFICIENT_CREDITS: (402, "Insufficient credits"),
     _C.RATE_LIMITED: (429, "Rate limit exceeded; retry later"),
     _C.TOO_MANY_ACTIVE_TASKS: (429, "Too many tasks in progress; wait for some to finish"),
