@@ -356,3 +356,17 @@ def test_a_different_billing_unit_replaces_the_builtin_billing() -> None:
 def test_bad_operator_config_fails_at_load(entry: dict[str, Any], fragment: str) -> None:
     with pytest.raises(CatalogError, match=fragment):
         load_task_models({"broken": entry})
+
+
+def test_which_channels_may_serve_a_model() -> None:
+    from reapi.services.tasks.catalog import serves
+
+    veo = model("veo3.1-fast")
+    assert serves(veo, "fal", ["veo3.1-fast"])
+    assert serves(veo, "reapi", ["veo3.1-fast"])
+    assert not serves(veo, "replicate", ["veo3.1-fast"])
+    assert not serves(veo, "fal", ["gpt-image-2"])
+    free = load_task_models(
+        {"any": {"kind": "image", "billing": {"unit": "generation", "credits": "1"}}}
+    )["any"]
+    assert serves(free, "replicate", ["any"])

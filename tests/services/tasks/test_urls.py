@@ -199,3 +199,28 @@ async def test_guarded_connector_checks_every_redirect_hop() -> None:
             assert "127.0.0.1" in str(info.value)
     finally:
         await runner.cleanup()
+
+
+def test_numeric_hosts_decode_exactly_like_inet_aton() -> None:
+    import socket
+
+    from hypothesis import given
+    from hypothesis import strategies as st
+
+    part = st.one_of(
+        st.integers(0, 0xFFFFFFFF).map(str),
+        st.integers(0, 0xFFFFFFFF).map(hex),
+        st.integers(0, 0o37777777777).map(lambda n: "0" + format(n, "o")),
+        st.integers(0, 255).map(str),
+    )
+
+    @given(st.lists(part, min_size=1, max_size=4).map(".".join))
+    def check(text: str) -> None:
+        try:
+            expected = socket.inet_ntoa(socket.inet_aton(text))
+        except OSError:
+            expected = None
+        found = parse_ip_literal(text)
+        assert (str(found) if found is not None else None) == expected, text
+
+    check()

@@ -209,8 +209,9 @@ async def post_create(
         ) as resp:
             text = await resp.text()
             return Reply(resp.status, _json_or_none(text), text)
-    except aiohttp.ClientConnectorError as exc:
-        raise SubmitError(f"cannot connect to upstream: {exc}", certain=True) from exc
+    except (aiohttp.ClientConnectorError, aiohttp.InvalidURL) as exc:
+        # Nothing reached the upstream: no job can exist.
+        raise SubmitError(f"cannot reach upstream: {exc!r}", certain=True) from exc
     except (aiohttp.ClientError, TimeoutError) as exc:
         raise SubmitError(f"upstream create call broke off: {exc!r}", certain=False) from exc
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import copy
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, cast
@@ -279,6 +279,15 @@ def _check_consistency(model: TaskModel, where: str) -> None:
             raise CatalogError(f"{where}.billing: duration field needs a default")
     if b.unit == "stem_minute" and (b.count_field or "") not in fields:
         raise CatalogError(f"{where}.billing.count_field must name a schema field")
+
+
+def serves(model: TaskModel, channel_type: str, channel_models: Sequence[str]) -> bool:
+    """Whether a channel may carry the model: it lists the model, and speaks the adapter
+    family the schema's field names are written for. A chained reapi gateway takes the same
+    fields as this one, so it may carry any model."""
+    if model.name not in channel_models:
+        return False
+    return model.channel_type in (None, channel_type) or channel_type == "reapi"
 
 
 def resolve_model(

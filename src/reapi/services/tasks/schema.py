@@ -11,7 +11,7 @@ the resolving check needs DNS and runs in the service (see ``iter_urls``).
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import Any
 
@@ -99,7 +99,7 @@ class FieldSpec:
                 default = spec.validate(default, "default", STRICT)
             except TaskError as exc:
                 raise CatalogError(f"{where}: default {default!r} is invalid: {exc}") from None
-        object.__setattr__(spec, "default", default)
+            spec = replace(spec, default=default)
         if spec.enum is not None:
             for choice in spec.enum:
                 try:
