@@ -159,8 +159,8 @@ class FakeUpstream:
     def authorized(self, request: web.Request) -> bool:
         return request.headers.get("Authorization") == f"{self.auth_scheme} {self.api_key}"
 
-    def new_job(self, params: Any, model: str = "") -> Job:
-        job_id = f"job{next(self._ids)}-{uuid.uuid4().hex[:8]}"
+    def new_job(self, params: Any, model: str = "", job_id: str | None = None) -> Job:
+        job_id = job_id or f"job{next(self._ids)}-{uuid.uuid4().hex[:8]}"
         job = Job(job_id, params, self.behaviour.media, int(time.time()), model=model)
         self.jobs[job_id] = job
         return job
@@ -430,9 +430,7 @@ class FakeReapiTasks(FakeUpstream):
             code = {400: 20002, 402: 30001, 429: 40001}.get(b.create_status, 50001)
             return self._error(code, b.create_error, b.create_status)
         body = await request.json()
-        job = self.new_job(body, body.get("model", ""))
-        job.id = f"task_{uuid.uuid4().hex}"
-        self.jobs[job.id] = job
+        job = self.new_job(body, body.get("model", ""), f"task_{uuid.uuid4().hex}")
         return _json(
             {"id": job.id, "model": job.model, "status": "processing", "created_at": job.created_at}
         )

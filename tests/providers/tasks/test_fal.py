@@ -34,13 +34,15 @@ async def test_foreign_status_urls_are_not_followed(session: aiohttp.ClientSessi
     rig = await start(FakeFalQueue, Behaviour(media="video"), "fal", "veo3.1-fast",
                       {"veo3.1-fast": "fal-ai/veo3.1/fast"})  # fmt: skip
     try:
-        original = rig.fake._urls
+        fake = rig.fake
+        assert isinstance(fake, FakeFalQueue)
+        original = fake._urls
 
         def hostile(app_id: str, rid: str) -> dict[str, str]:
             return {k: v.replace("127.0.0.1", "collector.example") for k, v in
                     original(app_id, rid).items()}  # fmt: skip
 
-        rig.fake._urls = hostile  # type: ignore[method-assign]
+        fake._urls = hostile  # type: ignore[method-assign]
         job = await ADAPTER.submit(session, rig.channel, rig.model, {"prompt": "x"})
         assert job.data["status_url"].startswith(rig.fake.base_url)
         assert job.data["response_url"].startswith(rig.fake.base_url)

@@ -69,7 +69,18 @@ def test_task_states_and_id_shapes() -> None:
         {"status": "completed", "output": {"video_urls": ["https://c.example/0.mp4"],
                                            "last_frame_url": "https://c.example/f.png"}}
     )  # fmt: skip
-    assert [o.url for o in done.outputs] == ["https://c.example/0.mp4"]
+    assert [(o.url, o.label) for o in done.outputs] == [
+        ("https://c.example/0.mp4", None),
+        ("https://c.example/f.png", "last_frame"),
+    ]
+    from reapi.services.tasks.outputs import task_output
+
+    mirrored = task_output("video", [(o, f"https://cdn/t/{i}") for i, o in enumerate(done.outputs)])
+    assert (list(mirrored.urls), mirrored.last_frame_url, list(mirrored.tracks)) == (
+        ["https://cdn/t/0"],
+        "https://cdn/t/1",
+        [],
+    )
     tracks_only = task_state(
         {"status": "completed",
          "output": {"audio_urls": [], "tracks": [{"type": "audio", "label": "converted_mix",
@@ -78,4 +89,6 @@ def test_task_states_and_id_shapes() -> None:
     assert [(o.url, o.label) for o in tracks_only.outputs] == [
         ("https://c.example/m.mp3", "converted_mix")
     ]
+    stems = task_output("audio", [(o, "https://cdn/m.mp3") for o in tracks_only.outputs])
+    assert [(t.type, t.label) for t in stems.tracks] == [("audio", "converted_mix")]
     assert task_state({"status": "queued"}).status == "processing"

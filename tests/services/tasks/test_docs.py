@@ -31,7 +31,8 @@ def test_documented_example_prices_match_the_builtins() -> None:
     assert models["veo3.1-fast"].billing.credits == 400
     assert "per generation: 400 credits" in DOC
     stem = models["audio-stem-separator"].billing
-    assert (stem.unit, stem.credits) == ("source_minute", 200)
+    assert stem.unit == "source_minute"
+    assert stem.credits == 200
     tiers = models["gpt-image-2"].billing.credits
     assert isinstance(tiers, dict)
     assert "20 / 35 / 60 credits" in DOC

@@ -86,9 +86,14 @@ def base_url(channel: ChannelLike) -> str:
     return channel.base_url.rstrip("/")
 
 
+# The label of a video's last frame image, kept apart from the video outputs.
+LAST_FRAME = "last_frame"
+
+
 @dataclass(frozen=True, slots=True)
 class JobOutput:
-    """One produced file: a URL to download, or the bytes themselves (b64 answers)."""
+    """One produced file: a URL to download, or the bytes themselves (b64 answers).
+    ``label`` names what a labelled output holds (a stem, ``LAST_FRAME``)."""
 
     url: str | None = None
     data: bytes | None = None

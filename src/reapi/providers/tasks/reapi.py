@@ -17,6 +17,7 @@ import aiohttp
 
 from reapi.protocols.tasks import OUTPUT_FIELDS, SUBMIT_PATHS
 from reapi.providers.tasks.base import (
+    LAST_FRAME,
     ChannelLike,
     JobOutput,
     JobState,
@@ -132,4 +133,8 @@ def _outputs(output: Mapping[str, Any]) -> tuple[JobOutput, ...]:
             urls += [u for u in value if isinstance(u, str)]
     # Tracks not also listed among the URLs still are outputs.
     urls += [u for u in labels if u not in urls]
-    return tuple(JobOutput(url=u, label=labels.get(u) or None) for u in urls)
+    outputs = [JobOutput(url=u, label=labels.get(u) or None) for u in urls]
+    last_frame = output.get("last_frame_url")
+    if isinstance(last_frame, str) and outputs:
+        outputs.append(JobOutput(url=last_frame, label=LAST_FRAME))
+    return tuple(outputs)

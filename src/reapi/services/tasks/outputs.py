@@ -1,4 +1,5 @@
-"""Getting an upstream's outputs into the gateway's hands, and naming why a task failed.
+"""Getting an upstream's outputs into the gateway's hands, shaping them for the client, and
+naming why a task failed.
 
 ``download_output`` fetches one output file through the caller's session, which must be built
 on ``urls.guarded_connector`` (upstream output URLs are attacker-influenced: a hostile or
@@ -8,12 +9,13 @@ compromised upstream could point them at internal services). ``submit_failure`` 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import aiohttp
 
-from reapi.protocols.tasks import TaskError, TaskErrorCode
-from reapi.providers.tasks.base import JobOutput, JobState, SubmitError
+from reapi.protocols.tasks import MediaKind, TaskError, TaskErrorCode, TaskOutput, Track
+from reapi.providers.tasks.base import LAST_FRAME, JobOutput, JobState, SubmitError
 
 DEFAULT_MAX_BYTES = 512 * 1024 * 1024
 _DOWNLOAD_TIMEOUT = aiohttp.ClientTimeout(total=600, sock_connect=10, sock_read=60)
@@ -60,6 +62,22 @@ async def download_output(
         raise TaskError(
             TaskErrorCode.OUTPUT_UNAVAILABLE, f"upstream output could not be fetched: {exc!r}"
         ) from exc
+
+
+def task_output(kind: MediaKind, mirrored: Sequence[tuple[JobOutput, str]]) -> TaskOutput:
+    """The client-facing output from each upstream output and the URL it was mirrored to:
+    the last frame goes to ``last_frame_url``, labelled files also become ``tracks``."""
+    urls: list[str] = []
+    tracks: list[Track] = []
+    last_frame: str | None = None
+    for output, url in mirrored:
+        if output.label == LAST_FRAME:
+            last_frame = url
+            continue
+        urls.append(url)
+        if output.label:
+            tracks.append(Track(kind, output.label, url))
+    return TaskOutput(urls, tracks, last_frame)
 
 
 def submit_failure(error: SubmitError) -> TaskError:
