@@ -345,6 +345,8 @@ def test_a_different_billing_unit_replaces_the_builtin_billing() -> None:
                                     "default": "720p"}}}, "no price for '1080p'"),
         ({"kind": "video", "billing": {"unit": "generation", "credits": {"720p": "1"}},
           "schema": {}}, "tier_field"),
+        ({"kind": "video", "billing": {"unit": "generation", "credits": {"720p": "1"}},
+          "schema": {"resolution": {"type": "string", "default": "720p"}}}, "needs an enum"),
         ({"kind": "image", "billing": {"unit": "generation", "credits": "1"},
           "modes": [{"name": "i2v", "when_any": ["image_urls"]}]}, "unknown field"),
         ({"kind": "image", "billing": {"unit": "generation", "credits": "1"}, "colour": "red"},

@@ -57,6 +57,9 @@ def code_of(url: object, policy: UrlPolicy = STRICT) -> TaskErrorCode:
         "http://printer.local/x.png",
         "http://metadata.google.internal/computeMetadata/v1/",
         "http://intranet/x.png",
+        "http://\uff11\uff12\uff17.\uff10.\uff10.\uff11/x.png",  # full-width digits
+        "http://127\u30020\u30020\u30021/x.png",  # ideographic full stops
+        "http://LOCALHOST\uff0e/x.png",
     ],
 )
 def test_private_hosts_are_rejected_without_dns(url: str) -> None:
@@ -79,6 +82,7 @@ def test_data_urls_are_rejected_with_their_own_code() -> None:
         "http://example.com@127.0.0.1/a.png",
         "http://example.com\\@evil/a.png",
         "http://example.com:99999/a.png",
+        "http://%31%32%37.0.0.1/a.png",
         "not a url",
     ],
 )

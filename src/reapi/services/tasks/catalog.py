@@ -264,6 +264,8 @@ def _check_consistency(model: TaskModel, where: str) -> None:
         if spec is None:
             raise CatalogError(f"{where}.billing.tier_field {b.tier_field!r} is not in the schema")
         assert isinstance(b.credits, Mapping)
+        if spec.enum is None:
+            raise CatalogError(f"{where}.billing: tier field {b.tier_field!r} needs an enum")
         if spec.default is None and not spec.required:
             raise CatalogError(f"{where}.billing: tier field {b.tier_field!r} needs a default")
         for choice in spec.enum or ():

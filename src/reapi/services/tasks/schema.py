@@ -118,7 +118,7 @@ class FieldSpec:
             ):
                 raise TaskError(
                     TaskErrorCode.OUT_OF_RANGE,
-                    f"{path} must be between {_show(self.min)} and {_show(self.max)}",
+                    f"{path} must be {_bounds(self.min, self.max)}",
                     param=path,
                 )
         elif self.type == "string":
@@ -127,8 +127,7 @@ class FieldSpec:
             ):
                 raise TaskError(
                     TaskErrorCode.BAD_LENGTH,
-                    f"{path} must be {_show(self.min_length)} to {_show(self.max_length)}"
-                    " characters long",
+                    f"{path} must be {_bounds(self.min_length, self.max_length)} characters long",
                     param=path,
                 )
         elif self.type == "array":
@@ -260,8 +259,12 @@ def _article(type_: str) -> str:
     return names.get(type_, f"a {type_}")
 
 
-def _show(bound: object) -> str:
-    return "any" if bound is None else str(bound)
+def _bounds(low: object, high: object) -> str:
+    if low is None:
+        return f"at most {high}"
+    if high is None:
+        return f"at least {low}"
+    return f"between {low} and {high}"
 
 
 def _bool(value: object, where: str) -> bool:

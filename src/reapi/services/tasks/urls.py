@@ -151,7 +151,9 @@ def check_url_syntax(
         raise _reject(TaskErrorCode.INVALID_URL, "URLs with credentials are not accepted", param)
     if any(c in text for c in "\\\r\n\t "):
         raise _reject(TaskErrorCode.INVALID_URL, "URL contains forbidden characters", param)
-    host = parts.hostname.lower().rstrip(".")
+    host = _ascii_host(parts.hostname)
+    if host is None:
+        raise _reject(TaskErrorCode.INVALID_URL, "URL host is not a valid host name", param)
     if port is None:
         port = 443 if parts.scheme.lower() == "https" else 80
     literal = parse_ip_literal(host)
@@ -164,6 +166,21 @@ def check_url_syntax(
     ):
         raise _reject(TaskErrorCode.PRIVATE_ADDRESS_REJECTED, _private(host), param)
     return CheckedUrl(text, host, port)
+
+
+def _ascii_host(hostname: str) -> str | None:
+    """The host as the fetcher will see it. Browsers and most HTTP clients map full-width
+    digits and ideographic dots to ASCII and decode percent escapes, so a host written in
+    full-width digits can be loopback to them: the checks must run on the mapped form."""
+    if hostname.startswith("[") or ":" in hostname:
+        return hostname.lower()
+    if "%" in hostname:
+        return None
+    try:
+        mapped = hostname.encode("idna").decode("ascii") if not hostname.isascii() else hostname
+    except UnicodeError:
+        return None
+    return mapped.lower().rstrip(".")
 
 
 def _private(host: str) -> str:
