@@ -21,8 +21,8 @@ from starlette.routing import Route
 
 from reapi.config import Config, load_config
 from reapi.errors import GatewayError
+from reapi.http import account, admin, meta
 from reapi.http import chat as chat_http
-from reapi.http import meta
 from reapi.http.render import openai_error
 from reapi.http.state import Gateway
 from reapi.observability.access import AccessLog
@@ -116,6 +116,8 @@ def create_app(settings: Settings, config: Config | None = None) -> Starlette:
         Route("/v1/models", meta.list_models, methods=["GET"]),
         Route("/healthz", meta.healthz, methods=["GET"]),
         Route("/metrics", meta.metrics, methods=["GET"]),
+        *account.routes,
+        *admin.routes,
     ]
     return Starlette(
         routes=routes,
