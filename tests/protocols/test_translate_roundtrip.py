@@ -1,0 +1,269 @@
+"""Property tests: a conversation translated OpenAI -> Anthropic -> OpenAI keeps its meaning, and
+stream translation does not depend on where the upstream's bytes were split."""
+
+from __future__ import annotations
+
+import base64
+import itertools
+import string
+from typing import Any
+
+import orjson
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from reapi.protocols.sse import SSEDecoder
+from reapi.protocols.translate import (
+    anthropic_request_to_openai,
+    anthropic_stream_to_openai,
+    openai_request_to_anthropic,
+    openai_stream_to_anthropic,
+)
+
+from .conftest import validate_anthropic_request, validate_openai
+
+IDENT = string.ascii_letters + string.digits + "_-"
+texts = st.text(min_size=1, max_size=40)
+json_values = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**53), 2**53)
+    | st.text(max_size=10)
+    | st.floats(allow_nan=False, allow_infinity=False),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3)
+    ),
+    max_leaves=8,
+)
+arguments = st.dictionaries(st.text(max_size=8), json_values, max_size=4)
+http_images = st.builds(
+    lambda path: {"type": "image_url", "image_url": {"url": f"https://img.example.com/{path}.png"}},
+    st.text(alphabet=IDENT, min_size=1, max_size=12),
+)
+data_images = st.builds(
+    lambda media, raw: {
+        "type": "image_url",
+        "image_url": {"url": f"data:{media};base64,{base64.b64encode(raw).decode()}"},
+    },
+    st.sampled_from(["image/png", "image/jpeg", "image/gif", "image/webp"]),
+    st.binary(min_size=1, max_size=24),
+)
+text_parts = st.builds(lambda t: {"type": "text", "text": t}, texts)
+user_content = texts | st.lists(text_parts | http_images | data_images, min_size=1, max_size=4)
+
+
+@st.composite
+def tool_exchange(draw: st.DrawFn) -> list[dict[str, Any]]:
+    """An assistant turn calling tools, then one tool message per call."""
+    count = draw(st.integers(1, 3))
+    ids = draw(
+        st.lists(
+            st.text(alphabet=IDENT, min_size=1, max_size=10),
+            min_size=count,
+            max_size=count,
+            unique=True,
+        )
+    )
+    calls = [
+        {
+            "id": "call_" + call_id,
+            "type": "function",
+            "function": {
+                "name": draw(st.text(alphabet=IDENT, min_size=1, max_size=12)),
+                "arguments": orjson.dumps(draw(arguments)).decode(),
+            },
+        }
+        for call_id in ids
+    ]
+    assistant: dict[str, Any] = {"role": "assistant", "tool_calls": calls}
+    assistant["content"] = draw(st.none() | texts)
+    results = [
+        {"role": "tool", "tool_call_id": c["id"], "content": draw(st.text(max_size=30))}
+        for c in calls
+    ]
+    return [assistant, *results]
+
+
+turns = st.one_of(
+    st.builds(lambda c: [{"role": "user", "content": c}], user_content),
+    st.builds(lambda t: [{"role": "assistant", "content": t}], texts),
+    tool_exchange(),
+)
+
+
+@st.composite
+def conversations(draw: st.DrawFn) -> dict[str, Any]:
+    messages: list[dict[str, Any]] = []
+    system = draw(st.none() | texts)
+    if system is not None:
+        messages.append({"role": "system", "content": system})
+    messages.append({"role": "user", "content": draw(user_content)})
+    for turn in draw(st.lists(turns, max_size=5)):
+        messages.extend(turn)
+    return {"model": "claude-sonnet-4-6", "max_tokens": 1024, "messages": messages}
+
+
+def meaning(messages: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
+    """What a conversation says, independent of how it is cut into messages."""
+    items: list[tuple[Any, ...]] = []
+    for message in messages:
+        role, content = message["role"], message.get("content")
+        if role == "tool":
+            items.append(("tool_result", message["tool_call_id"], content))
+            continue
+        parts = [{"type": "text", "text": content}] if isinstance(content, str) else content or []
+        for part in parts:
+            if part["type"] == "text":
+                items.append((role, "text", part["text"]))
+            else:
+                items.append((role, "image", part["image_url"]["url"]))
+        for call in message.get("tool_calls") or []:
+            function = call["function"]
+            items.append(
+                ("tool_call", call["id"], function["name"], orjson.loads(function["arguments"]))
+            )
+    return items
+
+
+@settings(max_examples=150, deadline=None)
+@given(conversations())
+def test_openai_anthropic_openai_keeps_the_conversation(request: dict[str, Any]) -> None:
+    anthropic = openai_request_to_anthropic(request)
+    validate_anthropic_request(anthropic)
+    roles = [m["role"] for m in anthropic["messages"]]
+    assert all(a != b for a, b in itertools.pairwise(roles)), "turns must alternate"
+    back = anthropic_request_to_openai(anthropic)
+    validate_openai("CreateChatCompletionRequest", back)
+    assert meaning(back["messages"]) == meaning(request["messages"])
+
+
+def _frames(events: list[dict[str, Any]], named: bool) -> bytes:
+    out = b""
+    for event in events:
+        prefix = b"event: " + event["type"].encode() + b"\n" if named else b""
+        out += prefix + b"data: " + orjson.dumps(event) + b"\n\n"
+    return out
+
+
+@st.composite
+def splits(draw: st.DrawFn, data: bytes) -> list[bytes]:
+    cuts = sorted(draw(st.sets(st.integers(1, max(1, len(data) - 1)), max_size=12)))
+    bounds = [0, *cuts, len(data)]
+    return [data[a:b] for a, b in itertools.pairwise(bounds) if b > a]
+
+
+ANTHROPIC_STREAM = _frames(
+    [
+        {
+            "type": "message_start",
+            "message": {
+                "id": "m",
+                "type": "message",
+                "role": "assistant",
+                "model": "c",
+                "content": [],
+                "stop_reason": None,
+                "stop_sequence": None,
+                "usage": {"input_tokens": 3, "output_tokens": 1},
+            },
+        },
+        {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}},
+        {
+            "type": "content_block_delta",
+            "index": 0,
+            "delta": {"type": "text_delta", "text": "é☃🎉\r\n"},
+        },
+        {"type": "content_block_stop", "index": 0},
+        {
+            "type": "content_block_start",
+            "index": 1,
+            "content_block": {"type": "tool_use", "id": "t", "name": "f", "input": {}},
+        },
+        {
+            "type": "content_block_delta",
+            "index": 1,
+            "delta": {"type": "input_json_delta", "partial_json": '{"a": "☃"}'},
+        },
+        {"type": "content_block_stop", "index": 1},
+        {
+            "type": "message_delta",
+            "delta": {"stop_reason": "tool_use", "stop_sequence": None},
+            "usage": {"output_tokens": 9},
+        },
+        {"type": "message_stop"},
+    ],
+    named=True,
+).replace(b"\n", b"\r\n")
+
+OPENAI_STREAM = (
+    _frames(
+        [
+            {
+                "choices": [
+                    {
+                        "index": 0,
+                        "delta": {"role": "assistant", "content": "é☃"},
+                        "finish_reason": None,
+                    }
+                ]
+            },
+            {
+                "choices": [
+                    {
+                        "index": 0,
+                        "delta": {
+                            "tool_calls": [
+                                {
+                                    "index": 0,
+                                    "id": "c",
+                                    "type": "function",
+                                    "function": {"name": "f", "arguments": '{"a"'},
+                                }
+                            ]
+                        },
+                        "finish_reason": None,
+                    }
+                ]
+            },
+            {
+                "choices": [
+                    {
+                        "index": 0,
+                        "delta": {"tool_calls": [{"index": 0, "function": {"arguments": ": 1}"}}]},
+                        "finish_reason": "tool_calls",
+                    }
+                ]
+            },
+        ],
+        named=False,
+    )
+    + b"data: [DONE]\n\n"
+)
+
+
+def _run(translator: Any, pieces: list[bytes]) -> bytes:
+    decoder = SSEDecoder()
+    out = b""
+    for piece in pieces:
+        for event in decoder.feed(piece):
+            out += b"".join(translator.feed(event))
+    for event in decoder.close():
+        out += b"".join(translator.feed(event))
+    return out
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.data())
+def test_stream_output_does_not_depend_on_byte_splits(data: st.DataObject) -> None:
+    def to_openai() -> Any:
+        return anthropic_stream_to_openai(
+            model="m", include_usage=True, completion_id="c", created=1
+        )
+
+    def to_anthropic() -> Any:
+        return openai_stream_to_anthropic(model="m", message_id="msg", estimated_input_tokens=1)
+
+    for make, upstream in ((to_openai, ANTHROPIC_STREAM), (to_anthropic, OPENAI_STREAM)):
+        whole = _run(make(), [upstream])
+        assert whole.endswith((b"data: [DONE]\n\n", b'data: {"type":"message_stop"}\n\n'))
+        assert _run(make(), data.draw(splits(upstream))) == whole
