@@ -372,6 +372,16 @@ class TestOpenAIToAnthropic:
     def test_what_cannot_be_carried_is_refused(self, fields: dict[str, Any], param: str) -> None:
         refused_to_anthropic(param, **fields)
 
+    def test_temperature_outside_anthropics_range_is_refused(self) -> None:
+        assert to_anthropic(temperature=1)["temperature"] == 1
+        refused_to_anthropic("temperature", temperature=1.5)
+
+    def test_a_conversation_with_nothing_to_say_is_refused(self) -> None:
+        refused_to_anthropic(
+            "messages",
+            messages=[{"role": "system", "content": "Be brief."}, {"role": "user", "content": ""}],
+        )
+
     def test_dropped_fields_do_not_leak(self) -> None:
         out = to_anthropic(
             seed=1,

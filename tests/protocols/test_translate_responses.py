@@ -189,6 +189,12 @@ class TestOpenAIToAnthropic:
         assert out["stop_reason"] == "tool_use"
         assert out["stop_sequence"] is None
 
+    def test_message_id_can_be_chosen(self) -> None:
+        out = openai_response_to_anthropic(
+            openai_completion({"content": "x"}), model="m", message_id="msg_gw"
+        )
+        assert out["id"] == "msg_gw"
+
     def test_reasoning_content_becomes_a_leading_thinking_block(self) -> None:
         out = to_anthropic(openai_completion({"content": "4", "reasoning_content": "2+2"}))
         assert out["content"] == [

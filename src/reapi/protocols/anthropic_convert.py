@@ -105,11 +105,15 @@ def request_from_canonical(req: Request) -> dict[str, Any]:
         p.text for m in req.messages if m.role == "system" for p in m.parts if isinstance(p, Text)
     ]
     system = [s for s in system if s]
-    body: dict[str, Any] = {
-        "model": req.model,
-        "max_tokens": req.max_tokens,
-        "messages": _messages_from_canonical(req.messages),
-    }
+    messages = _messages_from_canonical(req.messages)
+    if not messages:
+        raise InvalidRequest(
+            "messages: at least one non-empty user or assistant message is needed.", "messages"
+        )
+    if req.temperature is not None and not 0 <= req.temperature <= 1:
+        # OpenAI allows up to 2; squeezing it into Anthropic's range would change its meaning.
+        raise InvalidRequest("temperature: this model accepts values from 0 to 1.", "temperature")
+    body: dict[str, Any] = {"model": req.model, "max_tokens": req.max_tokens, "messages": messages}
     if len(system) == 1:
         body["system"] = system[0]
     elif system:
@@ -152,9 +156,8 @@ def response_to_canonical(body: dict[str, Any]) -> Response:
             parts.append(Text(block.get("text") or ""))
         elif kind == "tool_use":
             args = block.get("input")
-            parts.append(
-                ToolCall(block["id"], block["name"], args if isinstance(args, dict) else {})
-            )
+            call_id, name = str(block.get("id") or ""), str(block.get("name") or "")
+            parts.append(ToolCall(call_id, name, args if isinstance(args, dict) else {}))
         elif kind == "thinking":
             parts.append(Thinking(block.get("thinking") or ""))
         # Server-tool blocks only answer server tools, which no translated request can carry.
@@ -168,7 +171,7 @@ def response_to_canonical(body: dict[str, Any]) -> Response:
     )
 
 
-def response_from_canonical(resp: Response, *, model: str) -> dict[str, Any]:
+def response_from_canonical(resp: Response, *, model: str, message_id: str) -> dict[str, Any]:
     content: list[dict[str, Any]] = []
     for part in resp.parts:
         if isinstance(part, Thinking):
@@ -184,7 +187,7 @@ def response_from_canonical(resp: Response, *, model: str) -> dict[str, Any]:
                 {"type": "tool_use", "id": part.id, "name": part.name, "input": part.arguments}
             )
     return {
-        "id": resp.id,
+        "id": message_id,
         "type": "message",
         "role": "assistant",
         "model": model,

@@ -51,9 +51,13 @@ def anthropic_response_to_openai(
     )
 
 
-def openai_response_to_anthropic(body: dict[str, Any], *, model: str) -> dict[str, Any]:
+def openai_response_to_anthropic(
+    body: dict[str, Any], *, model: str, message_id: str | None = None
+) -> dict[str, Any]:
+    """``model`` is the name echoed to the client; ``message_id`` defaults to the upstream id."""
+    resp = openai_convert.response_to_canonical(body)
     return anthropic_convert.response_from_canonical(
-        openai_convert.response_to_canonical(body), model=model
+        resp, model=model, message_id=message_id or resp.id
     )
 
 
