@@ -296,6 +296,10 @@ class TestOpenAIToAnthropic:
         assert to_anthropic(stop=stop)["stop_sequences"] == expected
         assert "stop_sequences" not in to_anthropic(stop=None)
 
+    @pytest.mark.parametrize("stop", ["\n", ["END", " "], [""]])
+    def test_whitespace_stop_sequences_are_refused(self, stop: Any) -> None:
+        assert "whitespace" in refused_to_anthropic("stop", stop=stop)
+
     def test_sampling_user_and_max_tokens(self) -> None:
         out = to_anthropic(temperature=0.2, top_p=0.9, user="user-42", max_completion_tokens=777)
         assert (out["temperature"], out["top_p"]) == (0.2, 0.9)

@@ -113,6 +113,12 @@ def request_from_canonical(req: Request) -> dict[str, Any]:
     if req.temperature is not None and not 0 <= req.temperature <= 1:
         # OpenAI allows up to 2; squeezing it into Anthropic's range would change its meaning.
         raise InvalidRequest("temperature: this model accepts values from 0 to 1.", "temperature")
+    if any(not s.strip() for s in req.stop):
+        # Anthropic refuses these; dropping them would let the answer run past where the
+        # client asked it to stop.
+        raise InvalidRequest(
+            "stop: this model cannot stop on empty or whitespace-only sequences.", "stop"
+        )
     body: dict[str, Any] = {"model": req.model, "max_tokens": req.max_tokens, "messages": messages}
     if len(system) == 1:
         body["system"] = system[0]
