@@ -66,6 +66,11 @@ class StreamTranslator(Protocol):
 
     After ``finished`` or after an error (the upstream's, or one passed to ``error``), ``feed``
     returns nothing: the client's stream has been ended either way.
+
+    ``usage`` is the upstream's final count once it arrives (None before, and for upstreams that
+    never send one). ``output_chars`` counts text, thinking and tool-argument characters as they
+    arrive from the upstream, including tool calls the Anthropic writer still holds back to keep
+    blocks in order: the upstream generated (and bills) them either way.
     """
 
     usage: Usage | None
