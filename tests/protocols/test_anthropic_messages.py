@@ -156,6 +156,11 @@ def test_sampling_fields_have_their_types(field: str, value: Any) -> None:
     rejects(body(**{field: value}), field)
 
 
+def test_tool_choice_must_be_an_object_with_a_type() -> None:
+    rejects(body(tool_choice="auto"), "tool_choice")
+    assert validate_request(body(tool_choice={"type": "auto"}))
+
+
 def test_system_must_be_text() -> None:
     rejects(body(system=5), "system")
     rejects(body(system=[{"type": "image"}]), "system.0")

@@ -500,6 +500,22 @@ class TestAnthropicToOpenAI:
             {"role": "user", "content": "And?"},
         ]
 
+    def test_an_assistant_turn_of_only_thinking_is_left_out(self) -> None:
+        out = to_openai(
+            messages=[
+                {"role": "user", "content": "a"},
+                {
+                    "role": "assistant",
+                    "content": [{"type": "thinking", "thinking": "t", "signature": "s"}],
+                },
+                {"role": "user", "content": "b"},
+            ]
+        )
+        assert out["messages"] == [
+            {"role": "user", "content": "a"},
+            {"role": "user", "content": "b"},
+        ]
+
     def test_images_in_tool_results_follow_in_a_user_turn(self) -> None:
         image = {
             "type": "image",

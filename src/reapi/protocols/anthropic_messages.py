@@ -79,6 +79,11 @@ def validate_request(body: Any) -> dict[str, Any]:
     if stream is not None and not isinstance(stream, bool):
         raise InvalidRequest("stream: must be a boolean.", "stream")
     _check_tools(body.get("tools"))
+    choice = body.get("tool_choice")
+    if choice is not None and not (
+        isinstance(choice, dict) and isinstance(choice.get("type"), str)
+    ):
+        raise InvalidRequest("tool_choice: an object with a type is required.", "tool_choice")
     return body
 
 

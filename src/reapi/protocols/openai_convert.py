@@ -346,7 +346,7 @@ def _tool_call_from_canonical(call: ToolCall) -> dict[str, Any]:
 
 def _tool_to_canonical(tool: Any, path: str) -> Tool:
     function = tool.get("function") if isinstance(tool, dict) else None
-    if tool.get("type") != "function" or not isinstance(function, dict):
+    if not isinstance(function, dict) or tool.get("type") != "function":
         raise InvalidRequest(f"{path}.type: only function tools can be sent.", f"{path}.type")
     name = function.get("name")
     if not isinstance(name, str):
@@ -409,6 +409,8 @@ def _message_from_canonical(message: Message) -> list[dict[str, Any]]:
     if message.role == "assistant":
         texts = [p.text for p in message.parts if isinstance(p, Text)]
         calls = [p for p in message.parts if isinstance(p, ToolCall)]
+        if not texts and not calls:
+            return []  # a turn that held only thinking; OpenAI refuses an empty assistant message
         out: dict[str, Any] = {"role": "assistant", "content": _content(texts) if texts else None}
         if calls:
             out["tool_calls"] = [_tool_call_from_canonical(c) for c in calls]
