@@ -110,9 +110,6 @@ def request_from_canonical(req: Request) -> dict[str, Any]:
         raise InvalidRequest(
             "messages: at least one non-empty user or assistant message is needed.", "messages"
         )
-    if req.temperature is not None and not 0 <= req.temperature <= 1:
-        # OpenAI allows up to 2; squeezing it into Anthropic's range would change its meaning.
-        raise InvalidRequest("temperature: this model accepts values from 0 to 1.", "temperature")
     if any(not s.strip() for s in req.stop):
         # Anthropic refuses these; dropping them would let the answer run past where the
         # client asked it to stop.
@@ -131,6 +128,12 @@ def request_from_canonical(req: Request) -> dict[str, Any]:
         body["thinking"] = {"type": "enabled", "budget_tokens": thinking}
     else:
         if req.temperature is not None:
+            if not 0 <= req.temperature <= 1:
+                # OpenAI allows up to 2; squeezing it into Anthropic's range would change what
+                # the client asked for.
+                raise InvalidRequest(
+                    "temperature: this model accepts values from 0 to 1.", "temperature"
+                )
             body["temperature"] = req.temperature
         if req.top_p is not None:
             body["top_p"] = req.top_p
