@@ -114,6 +114,13 @@ def test_content_must_be_a_string_or_blocks() -> None:
     rejects(body(messages=[{"role": "user", "content": ["x"]}]), "messages.0.content.0")
 
 
+def test_types_and_roles_of_the_wrong_json_type_are_a_400() -> None:
+    rejects(body(messages=[{"role": ["user"], "content": "x"}]), "messages.0.role")
+    rejects(
+        body(messages=[{"role": "user", "content": [{"type": []}]}]), "messages.0.content.0.type"
+    )
+
+
 def test_an_unknown_block_type_is_a_clear_400() -> None:
     error = rejects(
         body(messages=[{"role": "user", "content": [{"type": "hologram"}]}]),

@@ -1,9 +1,12 @@
-"""Property tests: a conversation translated OpenAI -> Anthropic -> OpenAI keeps its meaning, and
-stream translation does not depend on where the upstream's bytes were split."""
+"""Property tests: a conversation translated OpenAI -> Anthropic -> OpenAI keeps its meaning,
+stream translation does not depend on where the upstream's bytes were split, and odd input
+(upstream events of any shape, requests validation let through) never raises anything but
+``InvalidRequest``."""
 
 from __future__ import annotations
 
 import base64
+import contextlib
 import itertools
 import string
 from typing import Any
@@ -12,7 +15,9 @@ import orjson
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from reapi.protocols.sse import SSEDecoder
+from reapi.protocols.anthropic_messages import validate_request
+from reapi.protocols.errors import InvalidRequest
+from reapi.protocols.sse import SSEDecoder, SSEEvent
 from reapi.protocols.translate import (
     anthropic_request_to_openai,
     anthropic_stream_to_openai,
@@ -267,3 +272,125 @@ def test_stream_output_does_not_depend_on_byte_splits(data: st.DataObject) -> No
         whole = _run(make(), [upstream])
         assert whole.endswith((b"data: [DONE]\n\n", b'data: {"type":"message_stop"}\n\n'))
         assert _run(make(), data.draw(splits(upstream))) == whole
+
+
+json_any = st.recursive(
+    st.none() | st.booleans() | st.integers(-(2**63), 2**63 - 1) | st.text(max_size=5),
+    lambda inner: (
+        st.lists(inner, max_size=3)
+        | st.dictionaries(
+            st.sampled_from(
+                [
+                    "type",
+                    "index",
+                    "delta",
+                    "choices",
+                    "content",
+                    "tool_calls",
+                    "function",
+                    "arguments",
+                    "name",
+                    "id",
+                    "finish_reason",
+                    "usage",
+                    "error",
+                    "message",
+                    "content_block",
+                    "text",
+                    "partial_json",
+                    "stop_reason",
+                    "input",
+                    "reasoning_content",
+                    "prompt_tokens",
+                ]
+            ),
+            inner,
+            max_size=5,
+        )
+    ),
+    max_leaves=20,
+)
+anthropic_types = st.sampled_from(
+    [
+        "message_start",
+        "content_block_start",
+        "content_block_delta",
+        "content_block_stop",
+        "message_delta",
+        "message_stop",
+        "ping",
+        "error",
+    ]
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(anthropic_types, json_any), max_size=8), st.lists(json_any, max_size=8))
+def test_odd_upstream_events_never_raise(
+    anthropic_events: list[tuple[str, Any]], openai_chunks: list[Any]
+) -> None:
+
+    to_openai = anthropic_stream_to_openai(
+        model="m", include_usage=True, completion_id="c", created=1
+    )
+    for kind, value in anthropic_events:
+        data = value | {"type": kind} if isinstance(value, dict) else value
+        to_openai.feed(SSEEvent(orjson.dumps(data), kind))
+    to_openai.close()
+    to_anthropic = openai_stream_to_anthropic(model="m", message_id="x", estimated_input_tokens=1)
+    for value in openai_chunks:
+        to_anthropic.feed(SSEEvent(orjson.dumps(value)))
+    to_anthropic.close()
+
+
+block_types = st.sampled_from(
+    [
+        "text",
+        "image",
+        "document",
+        "tool_use",
+        "tool_result",
+        "thinking",
+        "search_result",
+        "hologram",
+    ]
+)
+loose_blocks = st.builds(
+    lambda kind, rest: rest | {"type": kind},
+    block_types,
+    json_any.filter(lambda v: isinstance(v, dict)),
+)
+loose_messages = st.builds(
+    lambda role, content: {"role": role, "content": content},
+    st.sampled_from(["user", "assistant", "system", "tool"]),
+    st.text(max_size=5) | st.lists(loose_blocks, max_size=3) | json_any,
+)
+
+
+@settings(max_examples=1000, deadline=None)
+@given(
+    st.lists(loose_messages, min_size=1, max_size=4),
+    st.dictionaries(
+        st.sampled_from(
+            [
+                "system",
+                "tools",
+                "tool_choice",
+                "metadata",
+                "stop_sequences",
+                "thinking",
+                "output_config",
+                "temperature",
+            ]
+        ),
+        json_any,
+        max_size=4,
+    ),
+)
+def test_anything_validate_request_accepts_translates_or_is_a_400(
+    messages: list[dict[str, Any]], extra: dict[str, Any]
+) -> None:
+
+    body = {"model": "m", "max_tokens": 10, "messages": messages} | extra
+    with contextlib.suppress(InvalidRequest):
+        anthropic_request_to_openai(validate_request(body))

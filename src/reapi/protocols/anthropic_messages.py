@@ -101,7 +101,7 @@ def _check_message(message: Any, path: str) -> None:
     if not isinstance(message, dict):
         raise InvalidRequest(f"{path}: each message must be an object.", path)
     role = message.get("role")
-    if role not in ROLES:
+    if not isinstance(role, str) or role not in ROLES:
         raise InvalidRequest(
             f"{path}.role: must be 'user' or 'assistant', got {role!r}.", f"{path}.role"
         )
@@ -120,7 +120,7 @@ def _check_block(block: Any, path: str) -> None:
     if not isinstance(block, dict):
         raise InvalidRequest(f"{path}: each content block must be an object.", path)
     kind = block.get("type")
-    if kind not in BLOCK_TYPES:
+    if not isinstance(kind, str) or kind not in BLOCK_TYPES:
         raise InvalidRequest(f"{path}.type: unknown content block type {kind!r}.", f"{path}.type")
     if kind == "text" and not isinstance(block.get("text"), str):
         raise InvalidRequest(f"{path}.text: a string is required.", f"{path}.text")

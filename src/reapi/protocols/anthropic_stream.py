@@ -37,6 +37,7 @@ from reapi.protocols.canonical import (
     ToolArgumentsDelta,
     ToolCallStart,
     UsageReport,
+    upstream_error,
 )
 from reapi.protocols.sse import SSEEvent, encode_event
 from reapi.protocols.usage import Usage
@@ -61,13 +62,17 @@ class AnthropicStreamReader:
         if self._ended:
             return []
         try:
-            data = orjson.loads(event.data)
-        except orjson.JSONDecodeError:
+            return self._read(orjson.loads(event.data), event.event)
+        except (orjson.JSONDecodeError, AttributeError, TypeError, KeyError):
+            # Not JSON, or JSON of a shape Anthropic never sends: the stream is corrupt, and
+            # the client must hear that rather than get a shortened answer.
             self._ended = True
             return [StreamError("api_error", "The upstream sent a malformed stream event.")]
+
+    def _read(self, data: Any, event_name: str | None) -> list[StreamEvent]:
         if not isinstance(data, dict):
             return []
-        kind = data.get("type") or event.event
+        kind = data.get("type") or event_name
         if kind == "message_start":
             message = data.get("message") or {}
             self._usage = dict(message.get("usage") or {})
@@ -85,17 +90,16 @@ class AnthropicStreamReader:
             return [StreamEnd()]
         if kind == "error":
             self._ended = True
-            error = data.get("error") or {}
-            return [StreamError(str(error.get("type") or "api_error"), str(error.get("message")))]
+            return [upstream_error(data.get("error"))]
         return []
 
     def _block_start(self, index: Any, block: dict[str, Any]) -> list[StreamEvent]:
         kind = str(block.get("type"))
         state = self._blocks[index] = _UpstreamBlock(kind)
-        if kind == "text" and block.get("text"):
-            return [TextDelta(block["text"])]
-        if kind == "thinking" and block.get("thinking"):
-            return [ThinkingDelta(block["thinking"])]
+        if kind == "text" and _text(block, "text"):
+            return [TextDelta(_text(block, "text"))]
+        if kind == "thinking" and _text(block, "thinking"):
+            return [ThinkingDelta(_text(block, "thinking"))]
         if kind == "tool_use":
             state.tool_index = self._tool_calls
             state.start_input = block.get("input")
@@ -106,14 +110,14 @@ class AnthropicStreamReader:
     def _block_delta(self, index: Any, delta: dict[str, Any]) -> list[StreamEvent]:
         state = self._blocks.get(index)
         kind = delta.get("type")
-        if kind == "text_delta" and delta.get("text"):
-            return [TextDelta(delta["text"])]
-        if kind == "thinking_delta" and delta.get("thinking"):
-            return [ThinkingDelta(delta["thinking"])]
+        if kind == "text_delta" and _text(delta, "text"):
+            return [TextDelta(_text(delta, "text"))]
+        if kind == "thinking_delta" and _text(delta, "thinking"):
+            return [ThinkingDelta(_text(delta, "thinking"))]
         if kind == "input_json_delta" and state is not None and state.kind == "tool_use":
             state.saw_delta = True
-            if delta.get("partial_json"):
-                return [ToolArgumentsDelta(state.tool_index, delta["partial_json"])]
+            if _text(delta, "partial_json"):
+                return [ToolArgumentsDelta(state.tool_index, _text(delta, "partial_json"))]
         return []  # signature and citation deltas have no counterpart
 
     def _block_stop(self, index: Any) -> list[StreamEvent]:
@@ -270,6 +274,11 @@ class AnthropicStreamWriter:
             _event("message_delta", {"type": "message_delta", "delta": delta, "usage": usage}),
             _event("message_stop", {"type": "message_stop"}),
         ]
+
+
+def _text(obj: dict[str, Any], key: str) -> str:
+    value = obj.get(key)
+    return value if isinstance(value, str) else ""
 
 
 def _event(name: str, data: dict[str, Any]) -> bytes:

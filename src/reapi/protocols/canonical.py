@@ -174,6 +174,17 @@ class StreamError:
     message: str
 
 
+def upstream_error(error: Any) -> StreamError:
+    """The error object of an upstream's in-stream error event (both formats name the same two
+    fields), without trusting its shape."""
+    fields = error if isinstance(error, dict) else {}
+    kind, message = fields.get("type"), fields.get("message")
+    return StreamError(
+        kind if isinstance(kind, str) and kind else "api_error",
+        message if isinstance(message, str) and message else "The upstream reported an error.",
+    )
+
+
 StreamEvent = (
     StreamStart
     | TextDelta

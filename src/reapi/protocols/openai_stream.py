@@ -25,6 +25,7 @@ from reapi.protocols.canonical import (
     ToolArgumentsDelta,
     ToolCallStart,
     UsageReport,
+    upstream_error,
 )
 from reapi.protocols.openai_convert import FINISH_TO_OPENAI, finish_from_openai, usage_to_openai
 from reapi.protocols.sse import SSEEvent, encode_event
@@ -58,16 +59,19 @@ class OpenAIStreamReader:
                 return [StreamError("api_error", "The upstream ended without a finish reason.")]
             return [StreamEnd()]
         try:
-            chunk = orjson.loads(event.data)
-        except orjson.JSONDecodeError:
+            return self._read(orjson.loads(event.data))
+        except (orjson.JSONDecodeError, AttributeError, TypeError, KeyError):
+            # Not JSON, or JSON of a shape no OpenAI-compatible server sends: the stream is
+            # corrupt, and the client must hear that rather than get a shortened answer.
             self._ended = True
             return [StreamError("api_error", "The upstream sent a malformed stream event.")]
+
+    def _read(self, chunk: Any) -> list[StreamEvent]:
         if not isinstance(chunk, dict):
             return []
         if isinstance(chunk.get("error"), dict):
             self._ended = True
-            error = chunk["error"]
-            return [StreamError(str(error.get("type") or "api_error"), str(error.get("message")))]
+            return [upstream_error(chunk["error"])]
         out: list[StreamEvent] = []
         if not self._started:
             self._started = True
