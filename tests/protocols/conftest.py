@@ -1,55 +1,24 @@
-"""Shared checks for protocol tests: the official OpenAI schemas, the Anthropic SDK's types, and
-SSE bytes decoded the way a client would (fed one byte at a time)."""
+"""Shared checks for protocol tests: the official OpenAI schemas (through tests/schemas.py), the
+Anthropic SDK's own types, and SSE bytes decoded the way a client would (one byte at a time)."""
 
 from __future__ import annotations
 
-from functools import cache
-from pathlib import Path
 from typing import Any
 
 import anthropic.types as at
-import jsonschema
 import orjson
-import yaml
+import pytest
 from anthropic.types.message_create_params import MessageCreateParamsNonStreaming
 from anthropic.types.shared import ErrorResponse
 from pydantic import TypeAdapter
-from referencing import Registry, Resource
-from referencing.jsonschema import DRAFT202012
 
 from reapi.protocols.sse import SSEDecoder, SSEEvent
-
-# shared/ sits beside the project root (see shared/README.md).
-SPEC = Path(__file__).resolve().parents[2].parent / "shared" / "specs" / "openai-openapi.yaml"
-SPEC_URI = "urn:openai-openapi"
+from tests.schemas import use_spec
 
 
-def _nullable(node: Any) -> Any:
-    """OpenAPI 3.0's ``nullable: true`` (still used in this 3.1 document) as JSON Schema."""
-    if isinstance(node, list):
-        return [_nullable(n) for n in node]
-    if not isinstance(node, dict):
-        return node
-    node = {k: _nullable(v) for k, v in node.items()}
-    if node.pop("nullable", False) is True:
-        node = {"anyOf": [node, {"type": "null"}]}
-    return node
-
-
-@cache
-def _registry() -> Registry:
-    with SPEC.open() as f:
-        # safe_load in C: the pure-Python loader takes seconds on this 87,000-line spec.
-        spec = yaml.load(f, Loader=yaml.CSafeLoader)
-    resource = Resource.from_contents(_nullable(spec), default_specification=DRAFT202012)
-    return Registry().with_resource(SPEC_URI, resource)
-
-
-def validate_openai(schema_name: str, instance: Any) -> None:
-    """Raise if ``instance`` does not match components/schemas/``schema_name``."""
-    schema = {"$ref": f"{SPEC_URI}#/components/schemas/{schema_name}"}
-    validator = jsonschema.Draft202012Validator(schema, registry=_registry())
-    validator.validate(instance)
+@pytest.fixture(scope="session", autouse=True)
+def _openai_schemas(openai_spec: dict[str, Any]) -> None:
+    use_spec(openai_spec)
 
 
 _STREAM_EVENT = TypeAdapter(at.RawMessageStreamEvent)

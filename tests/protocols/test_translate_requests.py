@@ -9,8 +9,9 @@ import pytest
 
 from reapi.protocols.errors import InvalidRequest
 from reapi.protocols.translate import anthropic_request_to_openai, openai_request_to_anthropic
+from tests.schemas import assert_valid
 
-from .conftest import validate_anthropic_request, validate_openai
+from .conftest import validate_anthropic_request
 
 PNG = "iVBORw0KGgo="
 
@@ -27,7 +28,7 @@ def to_openai(**fields: Any) -> dict[str, Any]:
     body: dict[str, Any] = {"model": "gpt-5.5", "max_tokens": 2048} | fields
     body.setdefault("messages", [{"role": "user", "content": "Hi"}])
     out = anthropic_request_to_openai(body)
-    validate_openai("CreateChatCompletionRequest", out)
+    assert_valid("CreateChatCompletionRequest", out)
     return out
 
 
@@ -105,13 +106,13 @@ class TestOpenAIToAnthropic:
     def test_other_images_are_refused(self, url: str) -> None:
         part = {"type": "image_url", "image_url": {"url": url}}
         refused_to_anthropic(
-            "messages.0.content.0.image_url.url", messages=[{"role": "user", "content": [part]}]
+            "messages[0].content[0].image_url.url", messages=[{"role": "user", "content": [part]}]
         )
 
     def test_unknown_content_parts_are_refused(self) -> None:
         part = {"type": "input_audio", "input_audio": {"data": "AAAA", "format": "wav"}}
         message = refused_to_anthropic(
-            "messages.0.content.0.type", messages=[{"role": "user", "content": [part]}]
+            "messages[0].content[0].type", messages=[{"role": "user", "content": [part]}]
         )
         assert "input_audio" in message
 
@@ -129,7 +130,7 @@ class TestOpenAIToAnthropic:
             }
         ]
         refused_to_anthropic(
-            "messages.0.content.0.file",
+            "messages[0].content[0].file",
             messages=[
                 {"role": "user", "content": [{"type": "file", "file": {"file_id": "file-1"}}]}
             ],
@@ -221,7 +222,7 @@ class TestOpenAIToAnthropic:
     def test_arguments_that_are_not_a_json_object_are_refused(self, arguments: str) -> None:
         call = {"id": "c", "type": "function", "function": {"name": "f", "arguments": arguments}}
         refused_to_anthropic(
-            "messages.1.tool_calls.0.function.arguments",
+            "messages[1].tool_calls[0].function.arguments",
             messages=[
                 {"role": "user", "content": "x"},
                 {"role": "assistant", "tool_calls": [call]},
@@ -289,7 +290,7 @@ class TestOpenAIToAnthropic:
         assert "tool_choice" not in to_anthropic(tools=tools, parallel_tool_calls=True)
 
     def test_custom_tools_are_refused(self) -> None:
-        refused_to_anthropic("tools.0.type", tools=[{"type": "custom", "custom": {"name": "x"}}])
+        refused_to_anthropic("tools[0].type", tools=[{"type": "custom", "custom": {"name": "x"}}])
 
     @pytest.mark.parametrize(("stop", "expected"), [("END", ["END"]), (["a", "b"], ["a", "b"])])
     def test_stop_becomes_stop_sequences(self, stop: Any, expected: list[str]) -> None:
@@ -362,7 +363,7 @@ class TestOpenAIToAnthropic:
             ({"n": 2}, "n"),
             ({"functions": [{"name": "f"}]}, "functions"),
             ({"function_call": "auto"}, "function_call"),
-            ({"messages": [{"role": "function", "name": "f", "content": "x"}]}, "messages.0.role"),
+            ({"messages": [{"role": "function", "name": "f", "content": "x"}]}, "messages[0].role"),
             ({"reasoning_effort": "extreme"}, "reasoning_effort"),
             (
                 {

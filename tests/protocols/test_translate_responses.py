@@ -9,8 +9,7 @@ import orjson
 import pytest
 
 from reapi.protocols.translate import anthropic_response_to_openai, openai_response_to_anthropic
-
-from .conftest import validate_openai
+from tests.schemas import assert_valid
 
 
 def anthropic_message(
@@ -48,7 +47,7 @@ def openai_completion(
 
 def to_openai(body: dict[str, Any]) -> dict[str, Any]:
     out = anthropic_response_to_openai(body, model="claude-sonnet-4-6", created=1_700_000_000)
-    validate_openai("CreateChatCompletionResponse", out)
+    assert_valid("CreateChatCompletionResponse", out)
     return out
 
 

@@ -19,8 +19,9 @@ from reapi.protocols.translate import (
     anthropic_stream_to_openai,
     openai_stream_to_anthropic,
 )
+from tests.schemas import assert_valid
 
-from .conftest import decode_bytewise, sse, validate_anthropic_event, validate_openai
+from .conftest import decode_bytewise, sse, validate_anthropic_event
 
 
 def pump(translator: StreamTranslator, upstream: bytes) -> list[bytes]:
@@ -96,10 +97,10 @@ class OpenAIClientView:
                 continue
             data = orjson.loads(event.data)
             if "error" in data:
-                validate_openai("ErrorResponse", data)
+                assert_valid("ErrorResponse", data)
                 self.error = data["error"]
                 continue
-            validate_openai("CreateChatCompletionStreamResponse", data)
+            assert_valid("CreateChatCompletionStreamResponse", data)
             self.chunks.append(data)
             state.handle_chunk(ChatCompletionChunk.model_validate(data))
         self.state = state

@@ -3,7 +3,9 @@
 The request side expects a body the OpenAI validator (``openai_chat``) has already accepted
 and raises ``InvalidRequest`` for what it cannot carry to another format: legacy function
 calling, audio, ``n`` > 1, malformed tool-call arguments, images that are neither http(s) nor
-base64 ``data:`` URLs of a type Anthropic reads. Stream chunks live in ``openai_stream``.
+base64 ``data:`` URLs of a type Anthropic reads. Error params name fields the way OpenAI's
+own errors and ``openai_chat`` do (``messages[1].tool_calls[0].function.arguments``). Stream
+chunks live in ``openai_stream``.
 """
 
 from __future__ import annotations
@@ -105,14 +107,14 @@ def request_to_canonical(body: dict[str, Any]) -> Request:
     return Request(
         model=body["model"],
         messages=[
-            _message_to_canonical(m, f"messages.{i}") for i, m in enumerate(body["messages"])
+            _message_to_canonical(m, f"messages[{i}]") for i, m in enumerate(body["messages"])
         ],
         max_tokens=max_tokens,
         stream=body.get("stream") is True,
         temperature=body.get("temperature"),
         top_p=body.get("top_p"),
         stop=[stop] if isinstance(stop, str) else list(stop or []),
-        tools=[_tool_to_canonical(t, f"tools.{i}") for i, t in enumerate(body.get("tools") or [])],
+        tools=[_tool_to_canonical(t, f"tools[{i}]") for i, t in enumerate(body.get("tools") or [])],
         tool_choice=_tool_choice_to_canonical(body.get("tool_choice")),
         parallel_tool_calls=body.get("parallel_tool_calls"),
         user=user if isinstance(user, str) else None,
@@ -236,7 +238,7 @@ def _message_to_canonical(message: dict[str, Any], path: str) -> Message:
         if isinstance(refusal, str) and refusal:
             parts.append(Text(refusal))
         for j, call in enumerate(message.get("tool_calls") or []):
-            parts.append(_tool_call_to_canonical(call, f"{path}.tool_calls.{j}"))
+            parts.append(_tool_call_to_canonical(call, f"{path}.tool_calls[{j}]"))
         return Message("assistant", parts)
     if role == "tool":
         result = ToolResult(
@@ -263,7 +265,7 @@ def _parts(content: Any, path: str, *, allow_media: bool) -> list[Part]:
     parts: list[Part] = []
     for k, part in enumerate(content):
         kind = part.get("type") if isinstance(part, dict) else None
-        here = f"{path}.{k}"
+        here = f"{path}[{k}]"
         if kind == "text" and isinstance(part.get("text"), str):
             parts.append(Text(part["text"]))
         elif kind == "refusal" and isinstance(part.get("refusal"), str):
