@@ -657,3 +657,76 @@ def test_message_parses_as_sdk_message() -> None:
         )
     )
     at.Message.model_validate(view.message.to_dict())
+
+
+def test_llama_server_chat_stream_shape() -> None:
+    """llama-server starts with ``content: null``, omits ``logprobs`` and per-chunk ``usage``."""
+    chunks = [
+        {
+            "id": "chatcmpl-l",
+            "object": "chat.completion.chunk",
+            "created": 1,
+            "model": "alias",
+            "choices": [
+                {"index": 0, "delta": {"role": "assistant", "content": None}, "finish_reason": None}
+            ],
+        },
+        {
+            "id": "chatcmpl-l",
+            "object": "chat.completion.chunk",
+            "created": 1,
+            "model": "alias",
+            "choices": [{"index": 0, "delta": {"content": "Hello"}, "finish_reason": None}],
+        },
+        {
+            "id": "chatcmpl-l",
+            "object": "chat.completion.chunk",
+            "created": 1,
+            "model": "alias",
+            "choices": [{"index": 0, "delta": {}, "finish_reason": "length"}],
+        },
+        {
+            "id": "chatcmpl-l",
+            "object": "chat.completion.chunk",
+            "created": 1,
+            "model": "alias",
+            "choices": [],
+            "usage": {
+                "prompt_tokens": 12,
+                "completion_tokens": 4,
+                "total_tokens": 16,
+                "prompt_tokens_details": {"cached_tokens": 0},
+            },
+        },
+    ]
+    translator, view = to_anthropic(openai_upstream(*chunks, b"[DONE]"))
+    assert view.blocks() == [{"type": "text", "text": "Hello"}]
+    assert view.message.stop_reason == "max_tokens"
+    assert view.message.usage.input_tokens == 12 and view.message.usage.output_tokens == 4
+    assert translator.finished
+
+
+def test_llama_server_messages_stream_shape() -> None:
+    """llama-server's Messages stream has no ping, only output_tokens in message_delta, and
+    reports a matched stop sequence with stop_reason end_turn."""
+    start = {
+        "type": "message_start",
+        "message": MESSAGE_START["message"]
+        | {
+            "id": "chatcmpl-l",
+            "usage": {"input_tokens": 9, "cache_read_input_tokens": 3, "output_tokens": 0},
+        },
+    }
+    translator, view = to_openai(
+        anthropic_upstream(
+            start,
+            block_start(0, {"type": "text", "text": ""}),
+            block_delta(0, {"type": "text_delta", "text": "Hi"}),
+            block_stop(0),
+            message_delta("end_turn", 4, stop_sequence="there"),
+            MESSAGE_STOP,
+        )
+    )
+    assert view.finish_reasons() == ["stop"]
+    assert view.chunks[-1]["usage"]["prompt_tokens"] == 12
+    assert translator.usage is not None and translator.usage.completion_tokens == 4
