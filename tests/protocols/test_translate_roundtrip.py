@@ -395,3 +395,103 @@ def test_anything_validate_request_accepts_translates_or_is_a_400(
     body = {"model": "m", "max_tokens": 10, "messages": messages} | extra
     with contextlib.suppress(InvalidRequest):
         anthropic_request_to_openai(validate_request(body))
+
+
+anthropic_images = st.one_of(
+    st.builds(
+        lambda path: {
+            "type": "image",
+            "source": {"type": "url", "url": f"https://x.test/{path}.jpg"},
+        },
+        st.text(alphabet=IDENT, min_size=1, max_size=8),
+    ),
+    st.builds(
+        lambda media, raw: {
+            "type": "image",
+            "source": {
+                "type": "base64",
+                "media_type": media,
+                "data": base64.b64encode(raw).decode(),
+            },
+        },
+        st.sampled_from(["image/png", "image/jpeg", "image/gif", "image/webp"]),
+        st.binary(min_size=1, max_size=16),
+    ),
+)
+anthropic_texts = st.builds(lambda t: {"type": "text", "text": t}, texts)
+user_blocks = st.lists(anthropic_texts | anthropic_images, min_size=1, max_size=3)
+
+
+@st.composite
+def anthropic_conversations(draw: st.DrawFn) -> dict[str, Any]:
+    messages: list[dict[str, Any]] = [{"role": "user", "content": draw(texts | user_blocks)}]
+    for _ in range(draw(st.integers(0, 4))):
+        blocks: list[dict[str, Any]] = draw(st.lists(anthropic_texts, max_size=2))
+        ids = draw(
+            st.lists(st.text(alphabet=IDENT, min_size=1, max_size=8), max_size=2, unique=True)
+        )
+        blocks += [
+            {
+                "type": "tool_use",
+                "id": "toolu_" + i,
+                "name": draw(st.text(alphabet=IDENT, min_size=1, max_size=8)),
+                "input": draw(arguments),
+            }
+            for i in ids
+        ]
+        if not blocks:
+            blocks = [{"type": "text", "text": "ok"}]
+        messages.append({"role": "assistant", "content": blocks})
+        results = [
+            {
+                "type": "tool_result",
+                "tool_use_id": "toolu_" + i,
+                "content": draw(
+                    st.text(max_size=10) | st.lists(anthropic_texts, min_size=1, max_size=2)
+                ),
+            }
+            for i in ids
+        ]
+        rest = draw(user_blocks) if not results or draw(st.booleans()) else []
+        messages.append({"role": "user", "content": results + rest})
+    body: dict[str, Any] = {"model": "gpt-5.5", "max_tokens": 512, "messages": messages}
+    system = draw(st.none() | texts)
+    if system is not None:
+        body["system"] = system
+    return body
+
+
+def anthropic_meaning(body: dict[str, Any]) -> list[tuple[Any, ...]]:
+    items: list[tuple[Any, ...]] = [("system", body["system"])] if body.get("system") else []
+    for message in body["messages"]:
+        content = message["content"]
+        blocks = [{"type": "text", "text": content}] if isinstance(content, str) else content
+        for block in blocks:
+            if block["type"] == "text":
+                items.append((message["role"], "text", block["text"]))
+            elif block["type"] == "image":
+                items.append(
+                    (
+                        message["role"],
+                        "image",
+                        orjson.dumps(block["source"], option=orjson.OPT_SORT_KEYS),
+                    )
+                )
+            elif block["type"] == "tool_use":
+                items.append(("tool_use", block["id"], block["name"], block["input"]))
+            else:
+                inner = block["content"]
+                parts = [inner] if isinstance(inner, str) else [b["text"] for b in inner]
+                items.append(("tool_result", block["tool_use_id"], parts))
+    return items
+
+
+@settings(max_examples=150, deadline=None)
+@given(anthropic_conversations())
+def test_anthropic_openai_anthropic_keeps_the_conversation(request: dict[str, Any]) -> None:
+    validate_request(request)
+    openai = anthropic_request_to_openai(request)
+    assert_valid("CreateChatCompletionRequest", openai)
+    back = openai_request_to_anthropic(openai)
+    validate_anthropic_request(back)
+    assert anthropic_meaning(back) == anthropic_meaning(request)
