@@ -289,6 +289,28 @@ class TestAnthropicUpstreamToOpenAIClient:
             '{"tz": "CET"}'
         )
 
+    def test_interleaved_tool_input_deltas_keep_their_index(self) -> None:
+        _, view = to_openai(
+            anthropic_upstream(
+                MESSAGE_START,
+                block_start(0, {"type": "tool_use", "id": "toolu_A", "name": "a", "input": {}}),
+                block_start(1, {"type": "tool_use", "id": "toolu_B", "name": "b", "input": {}}),
+                block_delta(1, {"type": "input_json_delta", "partial_json": '{"y":'}),
+                block_delta(0, {"type": "input_json_delta", "partial_json": '{"x":'}),
+                block_delta(0, {"type": "input_json_delta", "partial_json": " 1}"}),
+                block_delta(1, {"type": "input_json_delta", "partial_json": " 2}"}),
+                block_stop(0),
+                block_stop(1),
+                message_delta("tool_use"),
+                MESSAGE_STOP,
+            )
+        )
+        calls = view.final.choices[0].message.tool_calls
+        assert [(t.id, orjson.loads(t.function.arguments)) for t in calls] == [
+            ("toolu_A", {"x": 1}),
+            ("toolu_B", {"y": 2}),
+        ]
+
     @pytest.mark.parametrize(
         ("stop_reason", "finish"),
         [
