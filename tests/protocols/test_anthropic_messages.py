@@ -186,3 +186,8 @@ def test_error_event_is_an_sse_error_event() -> None:
         "type": "error",
         "error": {"type": "overloaded_error", "message": "busy"},
     }
+
+
+def test_error_event_turns_foreign_error_types_into_api_error() -> None:
+    [event] = SSEDecoder().feed(error_event("server_error", "boom"))
+    assert orjson.loads(event.data)["error"]["type"] == "api_error"

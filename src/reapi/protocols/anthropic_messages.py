@@ -46,7 +46,19 @@ BLOCK_TYPES = frozenset(
     }
 )
 
-IMAGE_MEDIA_TYPES = frozenset({"image/jpeg", "image/png", "image/gif", "image/webp"})
+# The error types Anthropic documents; its SDKs map each to an exception class.
+ERROR_TYPES = frozenset(
+    {
+        "invalid_request_error",
+        "authentication_error",
+        "permission_error",
+        "not_found_error",
+        "request_too_large",
+        "rate_limit_error",
+        "api_error",
+        "overloaded_error",
+    }
+)
 
 
 def validate_request(body: Any) -> dict[str, Any]:
@@ -93,8 +105,9 @@ def error_body(kind: str, message: str) -> bytes:
 
 
 def error_event(kind: str, message: str) -> bytes:
-    """The same error as an in-stream ``event: error`` SSE frame."""
-    return encode_event(error_body(kind, message), "error")
+    """The same error as an in-stream ``event: error`` SSE frame. A ``kind`` Anthropic does not
+    document (another upstream's error type) goes out as ``api_error``, which SDKs know."""
+    return encode_event(error_body(kind if kind in ERROR_TYPES else "api_error", message), "error")
 
 
 def _check_message(message: Any, path: str) -> None:

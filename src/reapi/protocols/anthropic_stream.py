@@ -169,7 +169,7 @@ class AnthropicStreamWriter:
 
     def write(self, event: StreamEvent) -> list[bytes]:
         if isinstance(event, StreamError):
-            return [error_event(_error_kind(event.kind), event.message)]
+            return [error_event(event.kind, event.message)]
         out = [] if self._started else self._start()
         if isinstance(event, TextDelta):
             out += self._into("text")
@@ -283,22 +283,3 @@ def _text(obj: dict[str, Any], key: str) -> str:
 
 def _event(name: str, data: dict[str, Any]) -> bytes:
     return encode_event(orjson.dumps(data), name)
-
-
-# Anthropic SDKs map these error types to exception classes; anything else is an api_error.
-_ERROR_KINDS = frozenset(
-    {
-        "invalid_request_error",
-        "authentication_error",
-        "permission_error",
-        "not_found_error",
-        "request_too_large",
-        "rate_limit_error",
-        "api_error",
-        "overloaded_error",
-    }
-)
-
-
-def _error_kind(kind: str) -> str:
-    return kind if kind in _ERROR_KINDS else "api_error"

@@ -21,6 +21,10 @@ class Text:
     text: str
 
 
+# The inline image types both formats accept (OpenAI's vision guide and Anthropic's agree).
+IMAGE_MEDIA_TYPES = frozenset({"image/jpeg", "image/png", "image/gif", "image/webp"})
+
+
 @dataclass(frozen=True, slots=True)
 class Image:
     """An image by URL, or inline: ``data`` is base64 and ``media_type`` is then set."""

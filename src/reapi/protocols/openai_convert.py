@@ -15,6 +15,7 @@ from typing import Any, cast, get_args
 import orjson
 
 from reapi.protocols.canonical import (
+    IMAGE_MEDIA_TYPES,
     Document,
     Effort,
     FinishReason,
@@ -32,8 +33,6 @@ from reapi.protocols.canonical import (
 )
 from reapi.protocols.errors import InvalidRequest
 from reapi.protocols.usage import Usage
-
-IMAGE_MEDIA_TYPES = frozenset({"image/jpeg", "image/png", "image/gif", "image/webp"})
 
 FINISH_TO_OPENAI: dict[FinishReason, str] = {
     "stop": "stop",
