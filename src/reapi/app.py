@@ -128,7 +128,9 @@ def _limiter(settings: Settings) -> Limiter:
     if settings.redis_url:
         import redis.asyncio as redis
 
-        return RedisLimiter(redis.from_url(settings.redis_url))
+        return RedisLimiter(
+            redis.from_url(settings.redis_url), prefix=settings.redis_prefix + "rl:"
+        )
     return LocalLimiter(share=settings.workers)
 
 

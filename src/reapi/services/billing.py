@@ -18,9 +18,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from reapi.config import ChatModel, Group
 from reapi.errors import InsufficientBalance
@@ -33,6 +37,7 @@ from reapi.services.limits import Limiter, Limits, LimitTicket
 from reapi.services.pricing import Rates
 from reapi.storage import accounts, ledger
 from reapi.storage.db import Database
+from reapi.storage.tables import UsageRecord
 from reapi.storage.types import utcnow
 
 log = logging.getLogger("reapi.billing")
@@ -53,6 +58,41 @@ class Ticket:
     limit: LimitTicket | None = None
     closed: bool = False
     cost: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class UsageQuery:
+    since: datetime | None = None
+    until: datetime | None = None
+    model: str | None = None
+    key_id: str | None = None
+    limit: int = 1000
+
+
+def usage_json(record: UsageRecord) -> dict[str, Any]:
+    """The public shape of a usage record (CLI --json, admin and self-service APIs)."""
+    return {
+        "request_id": record.request_id,
+        "created_at": record.created_at.isoformat(),
+        "key_id": record.key_id,
+        "endpoint": record.endpoint,
+        "model": record.model,
+        "group": record.group,
+        "channel": record.channel,
+        "stream": record.stream,
+        "status": record.status,
+        "outcome": record.outcome,
+        "error_code": record.error_code,
+        "prompt_tokens": record.prompt_tokens,
+        "cached_tokens": record.cached_tokens,
+        "cache_write_tokens": record.cache_write_tokens,
+        "completion_tokens": record.completion_tokens,
+        "usage_estimated": record.usage_estimated,
+        "cost": format_usd(record.cost),
+        "prices": record.prices,
+        "latency_ms": record.latency_ms,
+        "ttfb_ms": record.ttfb_ms,
+    }
 
 
 @dataclass(frozen=True, slots=True)
@@ -259,6 +299,29 @@ class BillingService:
                 raise AccountError(f"no user named {user_name!r}")
             account = await ledger.account(session, user.id, workspace)
         return Balance(account.balance, account.held) if account else Balance(0, 0)
+
+    async def usage(self, user_name: str, query: UsageQuery) -> Sequence[UsageRecord]:
+        async with self._db.session() as session:
+            user = await accounts.user_by_name(session, user_name)
+            if user is None:
+                raise AccountError(f"no user named {user_name!r}")
+            return await self.usage_of(user.id, query, session)
+
+    async def usage_of(
+        self, user_id: int, query: UsageQuery, session: AsyncSession | None = None
+    ) -> Sequence[UsageRecord]:
+        if session is None:
+            async with self._db.session() as own:
+                return await self.usage_of(user_id, query, own)
+        return await ledger.usage(
+            session,
+            user_id=user_id,
+            key_id=query.key_id,
+            model=query.model,
+            since=query.since,
+            until=query.until,
+            limit=query.limit,
+        )
 
     async def balance_of(self, user_id: int, workspace: str = "chat") -> Balance:
         async with self._db.session() as session:

@@ -52,6 +52,16 @@ class Principal:
 
 
 @dataclass(frozen=True, slots=True)
+class KeyControls:
+    """Optional per-key limits: spend (units), expiry, allowed models."""
+
+    spend_limit: int | None = None
+    daily_spend_limit: int | None = None
+    expires_at: datetime | None = None
+    allowed_models: list[str] | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class NewKey:
     key: ApiKey
     secret: str
@@ -114,11 +124,16 @@ class KeyService:
         label: str = "",
         group: str | None = None,
         workspace: str = "chat",
+        controls: KeyControls | None = None,
     ) -> NewKey:
         if workspace not in WORKSPACES:
             raise AccountError(f"unknown workspace {workspace!r}: use chat or tasks")
         if group is not None:
             check_groups([group])
+        controls = controls or KeyControls()
+        for limit in (controls.spend_limit, controls.daily_spend_limit):
+            if limit is not None and limit <= 0:
+                raise AccountError("spend limits must be positive amounts")
         secret = WORKSPACES[workspace] + secrets.token_urlsafe(32)
         async with self._db.session() as session:
             user = await accounts.user_by_name(session, user_name)
@@ -139,6 +154,10 @@ class KeyService:
                     secret_hash=hash_secret(secret),
                     hint=f"{secret[: len(WORKSPACES[workspace]) + 4]}...{secret[-4:]}",
                     default_group=group,
+                    spend_limit=controls.spend_limit,
+                    daily_spend_limit=controls.daily_spend_limit,
+                    expires_at=controls.expires_at,
+                    allowed_models=controls.allowed_models,
                 ),
             )
         return NewKey(key, secret)
