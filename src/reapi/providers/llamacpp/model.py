@@ -124,10 +124,12 @@ def _disk_full_message(directory: Path, needed: int) -> str:
     free = shutil.disk_usage(directory).free
     return (
         f"not enough disk space to assemble the local model in {directory}: it needs "
-        f"{_mb(needed)}, {_mb(free)} is free; free at least {_mb(max(needed - free, 1))} "
+        f"{_mb(needed)}, {free // 1_000_000} MB is free; free at least "
+        f"{_mb(max(needed - free, 1))} "
         "there or point model_cache_dir elsewhere"
     )
 
 
 def _mb(size: int) -> str:
+    """Rounded up: telling an operator to free 0 MB would be no help."""
     return f"{-(-size // 1_000_000)} MB"
