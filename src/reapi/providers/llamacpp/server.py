@@ -45,7 +45,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--chat-template-file", type=Path, default=None, help="Jinja template")
     parser.add_argument("-a", "--alias", default=None, help="model id the server reports")
     parser.add_argument(
-        "-n", "--n-predict", type=int, default=-1, help="cap on generated tokens per request"
+        "-n", "--n-predict", type=int, default=-1, help="max_tokens when a request omits it"
     )
     parser.add_argument("-np", "--parallel", type=int, default=1, help="concurrent slots")
     return parser.parse_args(argv)
@@ -59,8 +59,8 @@ def build_params(xlc: Any, args: argparse.Namespace) -> Any:
     params.port = args.port
     params.n_ctx = args.ctx_size
     params.n_parallel = args.parallel
-    # llama-server treats its n_predict as a ceiling on every request's max_tokens, so a client
-    # that omits max_tokens cannot hold the only slot until the context is full.
+    # Only a default for requests that omit max_tokens, and /v1/messages ignores it (checked):
+    # it is not a ceiling, so the gateway must clamp max_tokens itself.
     params.n_predict = args.n_predict
     if args.threads is not None:
         params.cpuparams.n_threads = args.threads

@@ -53,8 +53,9 @@ class LlamaServerConfig:
 
     ``model_path=None`` assembles the packaged model into ``model_cache_dir`` (default: the
     model package's own cache). ``threads=None`` lets llama.cpp pick. ``port=None`` lets the
-    kernel pick a free port on first start; restarts reuse it. ``max_output_tokens`` caps every
-    request's ``max_tokens`` server-side (-1: no cap).
+    kernel pick a free port on first start; restarts reuse it. ``default_max_tokens`` applies
+    only to OpenAI-style requests that omit ``max_tokens`` (-1: until the context is full); it
+    is no ceiling, and ``/v1/messages`` ignores it, so callers must send ``max_tokens``.
     """
 
     model_path: Path | None = None
@@ -65,7 +66,7 @@ class LlamaServerConfig:
     host: str = "127.0.0.1"
     port: int | None = None
     model_alias: str = "gemma-3-270m"
-    max_output_tokens: int = 1024
+    default_max_tokens: int = 1024
     parallel: int = 1
     startup_timeout: float = 60.0
     stop_timeout: float = 5.0
@@ -185,7 +186,7 @@ class LlamaServerSupervisor:
             "--port", str(self._port),
             "--ctx-size", str(cfg.ctx_size),
             "--parallel", str(cfg.parallel),
-            "--n-predict", str(cfg.max_output_tokens),
+            "--n-predict", str(cfg.default_max_tokens),
             "--alias", cfg.model_alias,
             "--chat-template-file", str(self._template_path()),
         ]  # fmt: skip
