@@ -211,3 +211,11 @@ def test_server_does_not_outlive_a_killed_gateway() -> None:
     while _alive(child) and time.monotonic() < deadline:
         time.sleep(0.05)
     assert not _alive(child), f"llama-server {child} outlived its gateway"
+
+
+async def test_startup_timeout_is_unavailable_and_kills_the_child() -> None:
+    before = set(_server_children())
+    sup = LlamaServerSupervisor(LlamaServerConfig(threads=1, startup_timeout=0.05))
+    with pytest.raises(LocalModelUnavailable, match=r"did not become healthy within 0\.05s; "):
+        await sup.start()
+    assert set(_server_children()) == before

@@ -198,16 +198,19 @@ class LlamaServerSupervisor:
         """Start one child and return once it is healthy; on any failure, leave no child."""
         self._stderr_tail.clear()
         command = self._command()
-        proc = await asyncio.create_subprocess_exec(
-            *command,
-            stdin=asyncio.subprocess.PIPE,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-            limit=_STREAM_LINE_LIMIT,
-            # Its own session: a Ctrl-C meant for the gateway must not kill the child behind the
-            # watchdog's back during shutdown; the gateway stops it through stop() instead.
-            start_new_session=True,
-        )
+        try:
+            proc = await asyncio.create_subprocess_exec(
+                *command,
+                stdin=asyncio.subprocess.PIPE,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.PIPE,
+                limit=_STREAM_LINE_LIMIT,
+                # Its own session: a Ctrl-C meant for the gateway must not kill the child behind
+                # the watchdog's back during shutdown; the gateway stops it through stop().
+                start_new_session=True,
+            )
+        except OSError as exc:
+            raise LocalModelUnavailable(f"cannot run {sys.executable}: {exc}") from exc
         self._proc = proc
         logger.info("started llama-server pid %d: %s", proc.pid, " ".join(command))
         listening: asyncio.Future[str | None] = asyncio.get_running_loop().create_future()
