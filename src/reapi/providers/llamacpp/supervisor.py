@@ -280,7 +280,7 @@ class LlamaServerSupervisor:
             )
             quick_failures += 1
             logger.warning(
-                "llama-server pid %d exited (%s); restart #%d in %.1fs; %s",
+                "llama-server pid %d exited (%s); restart #%d in %.2fs; %s",
                 proc.pid,
                 _describe_exit(proc.returncode),
                 self._restarts + 1,
