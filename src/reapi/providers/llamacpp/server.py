@@ -15,7 +15,8 @@ Its contract with the supervisor, and all it does:
 - if the server cannot start it exits with status 2 after one line on stderr (llama.cpp's own
   error lines precede it).
 
-It must not import anything from reapi beyond this package: it runs in a fresh interpreter.
+It imports nothing from reapi beyond its (empty) package: it runs in a fresh interpreter on every
+start and restart, and each import would delay serving. Written against xllamacpp 2026.10.11549.
 """
 
 from __future__ import annotations

@@ -270,8 +270,8 @@ class LlamaServerSupervisor:
             await proc.wait()
             await self._drain_pumps()
             self._ready.clear()
-            # A child that outlived the longest backoff was healthy: start counting afresh, so
-            # one crash a day restarts at once while a crash loop backs off to the cap.
+            # A child that outlived the longest backoff was healthy: start counting afresh, so a
+            # crash a day waits the initial delay while a crash loop backs off to the cap.
             if loop.time() - since >= self._config.restart_backoff_max:
                 quick_failures = 0
             delay = min(
