@@ -12,10 +12,8 @@ import logging
 import os
 import re
 import signal
-import subprocess
 import sys
 import textwrap
-import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -180,7 +178,7 @@ async def test_unloadable_model_is_unavailable_with_stderr(tmp_path: Path) -> No
     await sup.stop()
 
 
-def test_server_does_not_outlive_a_killed_gateway() -> None:
+async def test_server_does_not_outlive_a_killed_gateway() -> None:
     """SIGKILL skips every cleanup in the gateway; the child must still go away on its own."""
     script = textwrap.dedent(
         """
@@ -196,20 +194,19 @@ def test_server_does_not_outlive_a_killed_gateway() -> None:
         asyncio.run(main())
         """
     )
-    gateway = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    gateway = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", script, stdout=asyncio.subprocess.PIPE
+    )
     try:
         assert gateway.stdout is not None
-        child = int(gateway.stdout.readline())
+        child = int(await gateway.stdout.readline())
         assert _alive(child)
     finally:
         gateway.kill()
-        gateway.wait()
-        if gateway.stdout is not None:
-            gateway.stdout.close()
-    deadline = time.monotonic() + 5
-    while _alive(child) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert not _alive(child), f"llama-server {child} outlived its gateway"
+        await gateway.wait()
+    async with asyncio.timeout(5):
+        while _alive(child):
+            await asyncio.sleep(0.05)
 
 
 async def test_startup_timeout_is_unavailable_and_kills_the_child() -> None:
