@@ -113,6 +113,10 @@ def create_app(settings: Settings, config: Config | None = None) -> Starlette:
 
     routes = [
         Route("/v1/chat/completions", chat_http.chat_completions, methods=["POST"]),
+        Route("/v1/messages", chat_http.messages, methods=["POST"]),
+        Route("/v1/messages/count_tokens", chat_http.count_tokens, methods=["POST"]),
+        Route("/", chat_http.warm_up, methods=["HEAD", "GET"]),
+        Route("/api/hello", chat_http.warm_up, methods=["HEAD", "GET"]),
         Route("/v1/models", meta.list_models, methods=["GET"]),
         Route("/healthz", meta.healthz, methods=["GET"]),
         Route("/metrics", meta.metrics, methods=["GET"]),
