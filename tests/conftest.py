@@ -21,6 +21,7 @@ from reapi.services.limits import LocalLimiter
 from reapi.settings import Settings
 from reapi.storage import migrate
 from reapi.storage.db import Database, async_url
+from tests.clients import close_all
 from tests.fakes.openai_upstream import FakeOpenAI
 from tests.fakes.server import UvicornThread
 
@@ -53,6 +54,12 @@ def _reset_postgres(url: str) -> None:
     import sqlalchemy.ext.asyncio  # noqa: F401
 
     asyncio.run(reset())
+
+
+@pytest.fixture(autouse=True)
+def _close_sdk_clients() -> Iterator[None]:
+    yield
+    close_all()
 
 
 @pytest.fixture(scope="session")

@@ -17,6 +17,7 @@ from reapi.config import build_config
 from reapi.money import usd_to_units
 from reapi.services.billing import UsageQuery, usage_json
 from reapi.settings import Settings
+from tests.clients import openai_client
 from tests.conftest import Gateway, start_gateway
 from tests.fakes.openai_upstream import Fail, FakeOpenAI, Reply
 
@@ -113,7 +114,7 @@ def test_insufficient_balance_is_402_without_an_upstream_call(
     billed: Gateway, upstream: FakeOpenAI
 ) -> None:
     name, key = billed.user(credit="0.0002")
-    client = openai.OpenAI(api_key=key, base_url=billed.url + "/v1", max_retries=0)
+    client = openai_client(api_key=key, base_url=billed.url + "/v1", max_retries=0)
     with pytest.raises(openai.APIStatusError) as raised:
         client.chat.completions.create(model="gpt-5.5", messages=HELLO)  # holds 4096 tokens
     assert raised.value.status_code == 402

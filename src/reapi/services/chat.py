@@ -347,18 +347,19 @@ def _body_for(
     def build() -> bytes:
         upstream_model = channel.upstream_model(body["model"])
         request = body if upstream_model == body["model"] else {**body, "model": upstream_model}
-        if client == fmt:
-            if (
-                fmt == "openai"
-                and model.max_tokens_field == "max_completion_tokens"
-                and "max_tokens" in request
-            ):
-                request = {k: v for k, v in request.items() if k != "max_tokens"}
-                request["max_completion_tokens"] = body["max_tokens"]
-            return orjson.dumps(request)
-        if client == "openai":
-            return orjson.dumps(translate.openai_request_to_anthropic(request))
-        return orjson.dumps(translate.anthropic_request_to_openai(request))
+        if client != fmt:
+            if client == "openai":
+                request = translate.openai_request_to_anthropic(request)
+            else:
+                request = translate.anthropic_request_to_openai(request)
+        if (
+            fmt == "openai"
+            and model.max_tokens_field == "max_completion_tokens"
+            and "max_tokens" in request
+        ):
+            request = {k: v for k, v in request.items() if k != "max_tokens"}
+            request.setdefault("max_completion_tokens", body["max_tokens"])
+        return orjson.dumps(request)
 
     return build
 
