@@ -27,9 +27,11 @@ from reapi.http.render import openai_error
 from reapi.http.state import Gateway
 from reapi.observability.access import AccessLog
 from reapi.observability.metrics import Metrics
+from reapi.providers.llamacpp.channels import LocalServers
 from reapi.services.billing import BillingService
 from reapi.services.calls import new_request_id
 from reapi.services.chat import ChatService
+from reapi.services.demo import demo_config
 from reapi.services.keys import KeyService
 from reapi.services.limits import Limiter, LocalLimiter, RedisLimiter
 from reapi.services.routing import Router
@@ -42,10 +44,14 @@ log = logging.getLogger("reapi")
 
 def create_app(settings: Settings, config: Config | None = None) -> Starlette:
     if config is None:
-        config = load_config(settings.config_path, settings.environ)
+        config = (
+            demo_config() if settings.demo else load_config(settings.config_path, settings.environ)
+        )
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        local = LocalServers()
+        channels = await local.start(config.channels)
         db = Database(settings.database_url)
         session = aiohttp.ClientSession(
             connector=aiohttp.TCPConnector(limit=0, ttl_dns_cache=300, keepalive_timeout=60),
@@ -73,12 +79,11 @@ def create_app(settings: Settings, config: Config | None = None) -> Starlette:
             settings=settings,
             config=config,
             keys=keys,
-            chat=ChatService(
-                config, Router(config.channels), UpstreamClient(session, timeout), billing
-            ),
+            chat=ChatService(config, Router(channels), UpstreamClient(session, timeout), billing),
             billing=billing,
             metrics=metrics,
             access=AccessLog(metrics),
+            local=local,
         )
         jobs = [
             asyncio.create_task(_every(60.0, keys.flush_last_used)),
@@ -97,6 +102,7 @@ def create_app(settings: Settings, config: Config | None = None) -> Starlette:
             await limiter.close()
             await session.close()
             await db.dispose()
+            await local.stop()
 
     async def server_error(request: Request, exc: Exception) -> Response:
         log.exception("unhandled error on %s %s", request.method, request.url.path)

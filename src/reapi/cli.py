@@ -114,8 +114,15 @@ def cli(ctx: click.Context) -> None:
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8000, show_default=True, type=int)
 @click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 64))
+@click.option(
+    "--demo",
+    is_flag=True,
+    help="Serve a small local model (needs reapi[local]) with a demo user and key; no config.",
+)
 @click.pass_obj
-def serve(obj: _Context, config_path: Path | None, host: str, port: int, workers: int) -> None:
+def serve(
+    obj: _Context, config_path: Path | None, host: str, port: int, workers: int, demo: bool
+) -> None:
     """Apply migrations and run the gateway."""
     import os
 
@@ -124,12 +131,23 @@ def serve(obj: _Context, config_path: Path | None, host: str, port: int, workers
     settings = obj.settings
     if config_path is not None:
         settings = Settings.from_env(settings.environ, config_path=config_path)
-    try:
-        load_config(settings.config_path, settings.environ)  # fail here, not in a worker
-    except ConfigError as exc:
-        raise click.ClickException(str(exc)) from None
+    if demo:
+        if config_path is not None or workers != 1:
+            raise click.ClickException("--demo takes no --config and runs one worker")
+        _check_local_model()
+        os.environ["REAPI_DEMO"] = "1"
+    else:
+        try:
+            load_config(settings.config_path, settings.environ)  # fail here, not in a worker
+        except ConfigError as exc:
+            raise click.ClickException(str(exc)) from None
     obj.settings = settings
     obj.migrate()
+    if demo:
+        from reapi.services.demo import banner, prepare_demo
+
+        secret = obj.run(lambda s: prepare_demo(s.keys, s.billing))
+        click.echo(banner(f"http://{host}:{port}", secret))
     _configure_logging(settings.log_level)
     if settings.config_path is not None:
         # Workers build their own app from the environment: hand the config path down.
@@ -349,6 +367,18 @@ def ledger_verify(obj: _Context) -> None:
             click.echo(problem, err=True)
         raise SystemExit(1)
     click.echo("ledger ok: every balance equals the sum of its ledger; no orphaned holds")
+
+
+def _check_local_model() -> None:
+    """Fail in one line, before serving, if the local model cannot run."""
+    from reapi.providers.llamacpp.errors import LocalModelUnavailable
+    from reapi.providers.llamacpp.model import require_xllamacpp, resolve_model
+
+    try:
+        require_xllamacpp()
+        resolve_model(None)
+    except LocalModelUnavailable as exc:
+        raise click.ClickException(str(exc)) from None
 
 
 def _money(units: int, workspace: str) -> str:

@@ -14,7 +14,15 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from reapi.catalog import BUILTIN_CHAT_MODELS
 
@@ -60,7 +68,8 @@ class ChatModel(_Strict):
 class Channel(_Strict):
     name: str
     type: str
-    base_url: str
+    # Required for every type but llamacpp, whose server the gateway starts itself.
+    base_url: str = ""
     api_key: SecretStr = SecretStr("")
     models: list[str]
     model_map: dict[str, str] = {}
@@ -75,9 +84,15 @@ class Channel(_Strict):
     @field_validator("base_url")
     @classmethod
     def _http_url(cls, value: str) -> str:
-        if not re.match(r"^https?://[^/\s]+", value):
+        if value and not re.match(r"^https?://[^/\s]+", value):
             raise ValueError("base_url must be an http(s) URL")
         return value.rstrip("/")
+
+    @model_validator(mode="after")
+    def _needs_url(self) -> Channel:
+        if not self.base_url and self.type != "llamacpp":
+            raise ValueError(f"channel {self.name!r} needs a base_url")
+        return self
 
     def upstream_model(self, model: str) -> str:
         return self.model_map.get(model, model)

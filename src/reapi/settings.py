@@ -39,6 +39,8 @@ class Settings:
     # Worker processes of this server (reapi serve --workers): without Redis, each enforces
     # its share of every rate limit.
     workers: int = 1
+    # Serve the local demo model with no config file (reapi serve --demo).
+    demo: bool = False
     environ: Mapping[str, str] = field(default_factory=dict, repr=False)
 
     @classmethod
@@ -68,6 +70,8 @@ class Settings:
         ):
             if raw := env.get(key):
                 values[name] = float(raw)
+        if env.get("REAPI_DEMO") == "1":
+            values["demo"] = True
         if raw := env.get("REAPI_WORKERS"):
             values["workers"] = int(raw)
         values.update({k: v for k, v in overrides.items() if v is not None})
