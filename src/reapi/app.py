@@ -23,6 +23,7 @@ from reapi.config import Config, load_config
 from reapi.errors import GatewayError
 from reapi.http import chat as chat_http
 from reapi.http import meta
+from reapi.http import tasks as tasks_http
 from reapi.http.render import openai_error
 from reapi.http.state import Gateway
 from reapi.observability.access import AccessLog
@@ -36,6 +37,7 @@ from reapi.services.routing import Router
 from reapi.services.upstream import UpstreamClient
 from reapi.settings import Settings
 from reapi.storage.db import Database
+from reapi.worker.runtime import TaskRuntime
 
 log = logging.getLogger("reapi")
 
@@ -69,6 +71,7 @@ def create_app(settings: Settings, config: Config | None = None) -> Starlette:
         )
         await billing.heartbeat()
         await billing.recover_orphans()
+        app.state.tasks = tasks = await TaskRuntime.start(settings, config, db, keys)
         app.state.gateway = Gateway(
             settings=settings,
             config=config,
@@ -91,6 +94,7 @@ def create_app(settings: Settings, config: Config | None = None) -> Starlette:
             for job in jobs:
                 job.cancel()
             await asyncio.gather(*jobs, return_exceptions=True)
+            await tasks.stop()
             await billing.drain()
             await billing.retire()
             await keys.flush_last_used()
@@ -100,10 +104,14 @@ def create_app(settings: Settings, config: Config | None = None) -> Starlette:
 
     async def server_error(request: Request, exc: Exception) -> Response:
         log.exception("unhandled error on %s %s", request.method, request.url.path)
+        if tasks_http.owns(request):
+            return tasks_http.http_error(request, exc)
         return openai_error(GatewayError("The gateway failed unexpectedly."), new_request_id())
 
     async def http_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, HTTPException)
+        if tasks_http.owns(request):
+            return tasks_http.http_error(request, exc)
         if exc.status_code == 404:
             return await meta.not_found(request, exc)
         error = GatewayError(str(exc.detail), code="http_error")
@@ -116,6 +124,7 @@ def create_app(settings: Settings, config: Config | None = None) -> Starlette:
         Route("/v1/models", meta.list_models, methods=["GET"]),
         Route("/healthz", meta.healthz, methods=["GET"]),
         Route("/metrics", meta.metrics, methods=["GET"]),
+        *tasks_http.routes(),
     ]
     return Starlette(
         routes=routes,

@@ -51,6 +51,8 @@ class Task(Base):
     deadline: Mapped[datetime] = mapped_column()
     output: Mapped[list[Any] | None] = mapped_column(JSON, default=None)
     error: Mapped[dict[str, Any] | None] = mapped_column(default=None)
+    # Where the client reached the gateway, for absolute media URLs when no public_url is set.
+    origin: Mapped[str | None] = mapped_column(String(255), default=None)
     callback_url: Mapped[str | None] = mapped_column(String(2048), default=None)
     # pending | delivered | failed; None when no callback was asked for.
     callback_state: Mapped[str | None] = mapped_column(String(16), default=None)

@@ -42,6 +42,7 @@ def upgrade() -> None:
         sa.Column("deadline", sa.DateTime(timezone=True), nullable=False),
         sa.Column("output", sa.JSON(), nullable=True),
         sa.Column("error", sa.JSON(), nullable=True),
+        sa.Column("origin", sa.String(length=255), nullable=True),
         sa.Column("callback_url", sa.String(length=2048), nullable=True),
         sa.Column("callback_state", sa.String(length=16), nullable=True),
         sa.Column("callback_attempts", sa.Integer(), nullable=False),
