@@ -17,6 +17,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
 from reapi.catalog import BUILTIN_CHAT_MODELS
+from reapi.services.tasks.defaults import BUILTIN_TASK_MODELS
 
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
@@ -200,7 +201,10 @@ def _check_references(config: Config) -> None:
             if group not in config.groups:
                 raise ConfigError(f"channel {channel.name!r} serves unknown group {group!r}")
         for model in channel.models:
-            if model not in config.chat_models and model not in config.task_models:
+            # Built-in task models are known without a models: entry; the task runtime checks
+            # task channels against the full task catalog when it starts.
+            known_task = model in config.task_models or model in BUILTIN_TASK_MODELS
+            if model not in config.chat_models and not known_task:
                 raise ConfigError(
                     f"channel {channel.name!r} lists model {model!r}, which is neither in the "
                     "built-in catalog nor under models:"

@@ -193,8 +193,8 @@ class TaskService:
         fields = dict(body)
         callback_url = await self._callback_url(fields.pop("callback_url", None))
         params = validate_task_request(model, fields, policy=self._policy)
-        await check_request_urls(model, params, policy=self._policy)
         channel = self._pick_channel(model)
+        await check_request_urls(model, params, policy=self._policy)
         amount = price(model, params, source_seconds=await self._source_seconds(model, params))
         request_hash = _request_hash(kind, body)
         try:
