@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from aiohttp import web
 from sqlalchemy import select
 
 from reapi.app import create_app
@@ -69,6 +70,39 @@ class TaskFakes:
             self.loop.call(fake.close())
         self.loop.call(self.media.__aexit__())
         self.loop.stop()
+
+
+class WebhookReceiver:
+    """Records every webhook delivery; answers with the statuses queued in ``answers`` first."""
+
+    def __init__(self, loop: LoopThread) -> None:
+        self.loop = loop
+        self.deliveries: list[tuple[dict[str, str], bytes]] = []
+        self.answers: list[int] = []
+        self._runner: web.AppRunner | None = None
+        self.url = ""
+
+    def start(self) -> WebhookReceiver:
+        async def handle(request: web.Request) -> web.Response:
+            self.deliveries.append((dict(request.headers), await request.read()))
+            return web.Response(status=self.answers.pop(0) if self.answers else 204)
+
+        async def boot() -> None:
+            app = web.Application()
+            app.router.add_post("/hook", handle)
+            self._runner = web.AppRunner(app, access_log=None)
+            await self._runner.setup()
+            site = web.TCPSite(self._runner, "127.0.0.1", 0)
+            await site.start()
+            port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+            self.url = f"http://127.0.0.1:{port}/hook"
+
+        self.loop.call(boot())
+        return self
+
+    def stop(self) -> None:
+        if self._runner is not None:
+            self.loop.call(self._runner.cleanup())
 
 
 def creates(fake: FakeUpstream) -> int:

@@ -14,8 +14,16 @@ import pytest
 
 from reapi.money import UNITS_PER_CREDIT, credits_to_units
 from reapi.settings import Settings
+from reapi.worker.webhooks import SIGNATURE_HEADER, verify
 from tests.fakes.task_upstreams import MP3_BYTES, MP4_BYTES, PNG_1X1
-from tests.task_gateway import TaskFakes, TaskGateway, creates, task_config
+from tests.task_gateway import (
+    WEBHOOK_SECRET,
+    TaskFakes,
+    TaskGateway,
+    WebhookReceiver,
+    creates,
+    task_config,
+)
 
 REQUEST_ID = re.compile(r"^req_[0-9a-f-]{36}$")
 C = UNITS_PER_CREDIT
@@ -461,3 +469,32 @@ def test_outputs_land_in_the_configured_directory(gw: TaskGateway) -> None:
     assert gw.wait(key, task_id)["status"] == "completed"
     media_dir = Path(gw.config.tasks.media_dir)
     assert (media_dir / "tasks" / task_id[5:] / "0.png").read_bytes() == PNG_1X1
+
+
+# Webhooks -------------------------------------------------------------------------------
+
+
+def test_webhook_delivers_the_final_task_once_signed_with_retries(
+    gw: TaskGateway, fakes: TaskFakes
+) -> None:
+    receiver = WebhookReceiver(fakes.loop).start()
+    try:
+        receiver.answers = [500, 503]  # two failed attempts, then accepted
+        fakes.fal.behaviour.outcome = "fail"
+        _, key = gw.user("1000")
+        body = {"model": "veo3.1-fast", "prompt": "x", "callback_url": receiver.url}
+        task_id = gw.submit(key, "videos", body).json()["id"]
+        final = gw.wait(key, task_id)
+        deadline = time.monotonic() + 15
+        while len(receiver.deliveries) < 3 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(1.5)  # nothing more may arrive once one was accepted
+        assert len(receiver.deliveries) == 3
+        for headers, raw in receiver.deliveries:
+            assert verify(WEBHOOK_SECRET.encode(), headers[SIGNATURE_HEADER], raw)
+            assert not verify(b"another secret", headers[SIGNATURE_HEADER], raw)
+            assert headers["X-Reapi-Task-Id"] == task_id
+        assert httpx.Response(200, content=receiver.deliveries[-1][1]).json() == final
+        assert final["status"] == "failed"
+    finally:
+        receiver.stop()
