@@ -59,7 +59,9 @@ def url_policy(settings: TaskSettings) -> UrlPolicy:
 
 def media_store(settings: TaskSettings) -> MediaStore:
     if settings.s3 is not None:
-        raise ConfigError("tasks.s3: the S3 media store is not available in this build")
+        from reapi.storage.s3 import S3MediaStore
+
+        return S3MediaStore(settings.s3)
     return LocalMediaStore(Path(settings.media_dir))
 
 
