@@ -142,3 +142,25 @@ def test_killed_during_the_create_call_fails_and_refunds_once(
     assert gw.ledger(task_id) == [("charge", -20 * C), ("refund", 20 * C)]
     assert gw.balance(name) == 100 * C
     assert gw.verify() == []
+
+
+def test_sigterm_stops_a_worker_cleanly_and_the_books_balance(
+    setup: tuple[TaskGateway, Path], fakes: TaskFakes, workers: Workers
+) -> None:
+    gw, _ = setup
+    fakes.reset()
+    _, key = gw.user("100")
+    proc = workers.start()
+    task_id = gw.submit(key, "images", {"model": "gpt-image-2", "prompt": "x"}).json()["id"]
+    assert gw.wait(key, task_id)["status"] == "completed"
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(15) == 0
+    verify = subprocess.run(
+        [sys.executable, "-m", "reapi.cli", "ledger", "verify"],
+        env=workers.env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert verify.returncode == 0, verify.stderr
+    assert "ledger ok" in verify.stdout
