@@ -137,10 +137,12 @@ class TaskWorker:
                     if claimed and len(claimed) == free:
                         continue
                 waker = asyncio.create_task(self._wake.wait())
-                await asyncio.wait(
-                    {waker, *self._active}, timeout=idle, return_when="FIRST_COMPLETED"
-                )
-                waker.cancel()
+                try:
+                    await asyncio.wait(
+                        {waker, *self._active}, timeout=idle, return_when="FIRST_COMPLETED"
+                    )
+                finally:
+                    waker.cancel()
         finally:
             await self.drain()
 
@@ -169,9 +171,7 @@ class TaskWorker:
             )
 
     async def _work(self, task: Task) -> None:
-        step = asyncio.current_task()
-        assert step is not None
-        keeper = asyncio.create_task(self._keep_lease(task.id, step))
+        keeper = asyncio.create_task(self._keep_lease(task.id))
         try:
             remaining = (task.deadline - utcnow()).total_seconds()
             if remaining <= 0:
@@ -196,7 +196,10 @@ class TaskWorker:
             with contextlib.suppress(asyncio.CancelledError):
                 await keeper
 
-    async def _keep_lease(self, task_id: str, step: asyncio.Task[Any]) -> None:
+    async def _keep_lease(self, task_id: str) -> None:
+        """Renew the lease while the step runs. If it was lost (this worker stalled past it),
+        renewing stops; the step may finish its call, but every write it makes is conditional
+        on holding the lease, so the worker that took over is the only one whose writes land."""
         lease = self._settings.lease_seconds
         while True:
             await asyncio.sleep(lease / 3)
@@ -212,8 +215,6 @@ class TaskWorker:
                 log.exception("task %s: could not renew the lease", task_id)
                 continue
             if not kept:
-                log.warning("task %s: lease lost to another worker; stopping this step", task_id)
-                step.cancel()
                 return
 
     def _timeout(self, task: Task) -> TaskError:
