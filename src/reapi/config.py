@@ -128,6 +128,13 @@ class TaskSettings(_Strict):
     # upstreams and media hosts on a trusted private network (and the test suite).
     allow_private: list[str] = []
 
+    @field_validator("public_url")
+    @classmethod
+    def _origin(cls, value: str | None) -> str | None:
+        if value is not None and not re.match(r"^https?://[^/\s]+", value):
+            raise ValueError("public_url must be an http(s) URL")
+        return value.rstrip("/") if value is not None else None
+
 
 class Config(_Strict):
     channels: list[Channel] = []

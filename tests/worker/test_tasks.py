@@ -4,18 +4,22 @@ once; a claimed task has one owner."""
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 
+import aiohttp
 import pytest
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
+from reapi.config import TaskSettings
 from reapi.protocols.tasks import TaskError, TaskErrorCode
 from reapi.storage import ledger
 from reapi.storage import tasks as tasks_sql
 from reapi.storage.db import Database
+from reapi.storage.media import LocalMediaStore
 from reapi.storage.tables import LedgerEntry
 from reapi.storage.types import utcnow
-from reapi.worker.tasks import fail_task, output_extension
+from reapi.worker.tasks import TaskWorker, fail_task, output_extension
 from tests.worker.conftest import charged_task
 
 FAILED = TaskError(TaskErrorCode.UPSTREAM_FAILED, "boom")
@@ -92,3 +96,28 @@ def test_output_extensions() -> None:
     assert output_extension("image/jpeg; charset=binary", None, "image") == "jpg"
     assert output_extension(None, "https://cdn.example.com/a/b.webm?sig=1", "video") == "webm"
     assert output_extension("application/octet-stream", "https://x.example/file", "audio") == "mp3"
+
+
+async def test_any_worker_ends_a_task_past_its_deadline_but_leaves_others_alone(
+    db: Database, tmp_path: Path
+) -> None:
+    from datetime import timedelta
+
+    late = await charged_task(db, channel="gone", deadline=utcnow() - timedelta(seconds=1))
+    alive = await charged_task(db, channel="gone")
+    async with aiohttp.ClientSession() as session:
+        worker = TaskWorker(
+            db, {}, [], LocalMediaStore(tmp_path), upstream=session, downloads=session,
+            settings=TaskSettings(), owner="test-worker",
+        )  # fmt: skip
+        while await worker.run_once():
+            pass
+    assert await status(db, late.id) == "failed"
+    assert await refunds(db, late.id) == [late.price]
+    async with db.session() as session:
+        ended = await tasks_sql.get(session, late.id)
+        untouched = await tasks_sql.get(session, alive.id)
+    assert ended is not None and ended.error is not None
+    assert ended.error["code"] == TaskErrorCode.UPSTREAM_TIMEOUT
+    assert untouched is not None and untouched.lease_owner is None
+    assert untouched.status == "processing"
