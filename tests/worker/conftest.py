@@ -1,3 +1,5 @@
+"""Task rows for worker tests, inserted the way a submit leaves them (charged, queued)."""
+
 from __future__ import annotations
 
 from collections.abc import AsyncIterator

@@ -201,6 +201,8 @@ async def run_workers(settings: Settings, concurrency: int | None = None) -> Non
         KeyService(db),
         workers=concurrency if concurrency is not None else max(config.tasks.workers, 1),
     )
+    if not task_channels(config.channels):
+        log.warning("no task channels are configured: this worker can only expire old tasks")
     log.info("task worker %s started", runtime.worker.owner)
     try:
         await stop.wait()
