@@ -21,8 +21,8 @@ from starlette.routing import Route
 
 from reapi.config import Config, load_config
 from reapi.errors import GatewayError
+from reapi.http import account, admin, meta
 from reapi.http import chat as chat_http
-from reapi.http import meta
 from reapi.http import tasks as tasks_http
 from reapi.http.render import openai_error
 from reapi.http.state import Gateway
@@ -121,9 +121,15 @@ def create_app(settings: Settings, config: Config | None = None) -> Starlette:
 
     routes = [
         Route("/v1/chat/completions", chat_http.chat_completions, methods=["POST"]),
+        Route("/v1/messages", chat_http.messages, methods=["POST"]),
+        Route("/v1/messages/count_tokens", chat_http.count_tokens, methods=["POST"]),
+        Route("/", chat_http.warm_up, methods=["HEAD", "GET"]),
+        Route("/api/hello", chat_http.warm_up, methods=["HEAD", "GET"]),
         Route("/v1/models", meta.list_models, methods=["GET"]),
         Route("/healthz", meta.healthz, methods=["GET"]),
         Route("/metrics", meta.metrics, methods=["GET"]),
+        *account.routes,
+        *admin.routes,
         *tasks_http.routes(),
     ]
     return Starlette(
@@ -137,7 +143,9 @@ def _limiter(settings: Settings) -> Limiter:
     if settings.redis_url:
         import redis.asyncio as redis
 
-        return RedisLimiter(redis.from_url(settings.redis_url))
+        return RedisLimiter(
+            redis.from_url(settings.redis_url), prefix=settings.redis_prefix + "rl:"
+        )
     return LocalLimiter(share=settings.workers)
 
 

@@ -12,8 +12,18 @@ from typing import Any
 _CLAUDE_SAMPLING = {"temperature_range": ["0", "1"], "top_p_range": ["0", "1"]}
 
 BUILTIN_CHAT_MODELS: dict[str, dict[str, Any]] = {
-    "gpt-5.5": {"owned_by": "openai", "context_window": 1_000_000, "max_output_tokens": 128_000},
-    "gpt-5.4": {"owned_by": "openai", "context_window": 1_000_000, "max_output_tokens": 128_000},
+    "gpt-5.5": {
+        "owned_by": "openai",
+        "context_window": 1_000_000,
+        "max_output_tokens": 128_000,
+        "max_tokens_field": "max_completion_tokens",
+    },
+    "gpt-5.4": {
+        "owned_by": "openai",
+        "context_window": 1_000_000,
+        "max_output_tokens": 128_000,
+        "max_tokens_field": "max_completion_tokens",
+    },
     "claude-opus-4-8": {
         "owned_by": "anthropic",
         "context_window": 1_000_000,

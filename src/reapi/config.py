@@ -41,6 +41,9 @@ class ChatModel(_Strict):
     default_max_tokens: int = Field(default=4096, gt=0)
     temperature_range: tuple[Decimal, Decimal] = (Decimal(0), Decimal(2))
     top_p_range: tuple[Decimal, Decimal] = (Decimal(0), Decimal(1))
+    # OpenAI's reasoning models refuse "max_tokens" and want "max_completion_tokens": requests
+    # to OpenAI-format channels are renamed accordingly.
+    max_tokens_field: Literal["max_tokens", "max_completion_tokens"] = "max_tokens"
     # Tokens one image may cost at most, for sizing holds (upstreams bill images by pixels).
     image_tokens: int = Field(default=6400, gt=0)
     input_per_mtok: Price | None = None

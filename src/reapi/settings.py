@@ -19,6 +19,8 @@ DEFAULT_DATABASE_URL = "sqlite:///reapi.db"
 class Settings:
     database_url: str = DEFAULT_DATABASE_URL
     redis_url: str | None = None
+    # Every Redis key the gateway writes starts with this, so deployments can share a server.
+    redis_prefix: str = "reapi:"
     config_path: Path | None = None
     admin_token: str | None = None
     node_id: str = field(default_factory=socket.gethostname)
@@ -47,6 +49,8 @@ class Settings:
             values["database_url"] = url
         if url := env.get("REAPI_REDIS_URL"):
             values["redis_url"] = url
+        if prefix := env.get("REAPI_REDIS_PREFIX"):
+            values["redis_prefix"] = prefix
         if path := env.get("REAPI_CONFIG"):
             values["config_path"] = Path(path)
         if token := env.get("REAPI_ADMIN_TOKEN"):

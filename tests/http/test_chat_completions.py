@@ -132,7 +132,8 @@ def test_group_is_not_forwarded_and_unknown_fields_pass_through(
     assert sent.body["vendor_knob"] == {"depth": 3}
     assert sent.body["logit_bias"] == {"50256": -100}
     assert sent.body["messages"][1]["content"][1] == image
-    assert sent.body["max_tokens"] == 4096  # the model's default_max_tokens
+    # The model's default_max_tokens, under the name OpenAI's reasoning models accept.
+    assert sent.body["max_completion_tokens"] == 4096 and "max_tokens" not in sent.body
     assert sent.body["stop"] == ["\n\n"]
 
 

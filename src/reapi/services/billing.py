@@ -323,6 +323,14 @@ class BillingService:
             limit=query.limit,
         )
 
+    async def totals_of(self, user_id: int, workspace: str = "chat") -> tuple[int, int]:
+        """(everything credited, everything charged net of refunds) for the user's account."""
+        async with self._db.session() as session:
+            account = await ledger.account(session, user_id, workspace)
+            if account is None:
+                return 0, 0
+            return await ledger.totals(session, account.id)
+
     async def balance_of(self, user_id: int, workspace: str = "chat") -> Balance:
         async with self._db.session() as session:
             account = await ledger.account(session, user_id, workspace)

@@ -174,6 +174,16 @@ async def post_entry(session: AsyncSession, account_id: int, amount: int, **fiel
     return balance_after
 
 
+async def totals(session: AsyncSession, account_id: int) -> tuple[int, int]:
+    rows = await session.execute(
+        select(LedgerEntry.kind, func.coalesce(func.sum(LedgerEntry.amount), 0))
+        .where(LedgerEntry.account_id == account_id)
+        .group_by(LedgerEntry.kind)
+    )
+    sums = {kind: int(total) for kind, total in rows}
+    return sums.get("credit", 0), -(sums.get("charge", 0) + sums.get("refund", 0))
+
+
 async def add_key_spend(session: AsyncSession, key_id: str, amount: int, day: str) -> None:
     await session.execute(
         update(ApiKey).where(ApiKey.id == key_id).values(spent=ApiKey.spent + amount)
