@@ -23,6 +23,7 @@ from reapi.config import Config, load_config
 from reapi.errors import GatewayError
 from reapi.http import account, admin, meta
 from reapi.http import chat as chat_http
+from reapi.http import tasks as tasks_http
 from reapi.http.render import openai_error
 from reapi.http.state import Gateway
 from reapi.observability.access import AccessLog
@@ -38,6 +39,7 @@ from reapi.services.routing import Router
 from reapi.services.upstream import UpstreamClient
 from reapi.settings import Settings
 from reapi.storage.db import Database
+from reapi.worker.runtime import TaskRuntime
 
 log = logging.getLogger("reapi")
 
@@ -75,6 +77,7 @@ def create_app(settings: Settings, config: Config | None = None) -> Starlette:
         )
         await billing.heartbeat()
         await billing.recover_orphans()
+        app.state.tasks = tasks = await TaskRuntime.start(settings, config, db, keys)
         app.state.gateway = Gateway(
             settings=settings,
             config=config,
@@ -96,6 +99,7 @@ def create_app(settings: Settings, config: Config | None = None) -> Starlette:
             for job in jobs:
                 job.cancel()
             await asyncio.gather(*jobs, return_exceptions=True)
+            await tasks.stop()
             await billing.drain()
             await billing.retire()
             await keys.flush_last_used()
@@ -106,10 +110,14 @@ def create_app(settings: Settings, config: Config | None = None) -> Starlette:
 
     async def server_error(request: Request, exc: Exception) -> Response:
         log.exception("unhandled error on %s %s", request.method, request.url.path)
+        if tasks_http.owns(request):
+            return tasks_http.http_error(request, exc)
         return openai_error(GatewayError("The gateway failed unexpectedly."), new_request_id())
 
     async def http_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, HTTPException)
+        if tasks_http.owns(request):
+            return tasks_http.http_error(request, exc)
         if exc.status_code == 404:
             return await meta.not_found(request, exc)
         error = GatewayError(str(exc.detail), code="http_error")
@@ -128,6 +136,7 @@ def create_app(settings: Settings, config: Config | None = None) -> Starlette:
         Route("/metrics", meta.metrics, methods=["GET"]),
         *account.routes,
         *admin.routes,
+        *tasks_http.routes(),
     ]
     return Starlette(
         routes=routes,

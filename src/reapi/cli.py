@@ -167,6 +167,32 @@ def serve(
     )
 
 
+@cli.command()
+@click.option("--config", "config_path", type=click.Path(path_type=Path), help="YAML config file.")
+@click.option(
+    "--concurrency",
+    default=None,
+    type=click.IntRange(1, 1024),
+    help="Tasks worked on at once (default: tasks.workers from the config).",
+)
+@click.pass_obj
+def worker(obj: _Context, config_path: Path | None, concurrency: int | None) -> None:
+    """Run task workers without HTTP until SIGTERM or Ctrl-C (any number, on any machine
+    sharing the database)."""
+    from reapi.worker.runtime import run_workers
+
+    settings = obj.settings
+    if config_path is not None:
+        settings = Settings.from_env(settings.environ, config_path=config_path)
+    obj.settings = settings
+    obj.migrate()
+    _configure_logging(settings.log_level)
+    try:
+        asyncio.run(run_workers(settings, concurrency))
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
 @cli.command("migrate")
 @click.pass_obj
 def migrate_command(obj: _Context) -> None:

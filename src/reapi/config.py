@@ -25,6 +25,7 @@ from pydantic import (
 )
 
 from reapi.catalog import BUILTIN_CHAT_MODELS
+from reapi.services.tasks.defaults import BUILTIN_TASK_MODELS
 
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
@@ -112,6 +113,47 @@ class Billing(_Strict):
     hold_cap_usd: Decimal | None = Field(default=None, gt=0)
 
 
+class TaskS3(_Strict):
+    """An S3-compatible bucket for task outputs (AWS S3, R2, MinIO, ...)."""
+
+    bucket: str
+    endpoint_url: str | None = None
+    region: str = "us-east-1"
+    access_key_id: SecretStr | None = None
+    secret_access_key: SecretStr | None = None
+    prefix: str = ""
+
+
+class TaskSettings(_Strict):
+    """The task gateway's runtime: media store, workers, webhooks (docs/tasks.md)."""
+
+    # Origin put in front of /media/... output URLs; None uses the origin the poll came to.
+    public_url: str | None = None
+    media_dir: str = "media"
+    s3: TaskS3 | None = None
+    retention_hours: int = Field(default=168, gt=0)
+    # Concurrent tasks each ``reapi serve`` process works on; 0 leaves all work to
+    # ``reapi worker`` processes.
+    workers: int = Field(default=4, ge=0)
+    lease_seconds: float = Field(default=30.0, gt=0)
+    poll_interval: float = Field(default=2.0, gt=0)
+    poll_max_interval: float = Field(default=15.0, gt=0)
+    sweep_interval: float = Field(default=300.0, gt=0)
+    webhook_secret: SecretStr | None = None
+    webhook_max_attempts: int = Field(default=8, ge=1)
+    webhook_backoff: float = Field(default=2.0, gt=0)
+    # Networks or host names the SSRF guard lets through besides public addresses. Only for
+    # upstreams and media hosts on a trusted private network (and the test suite).
+    allow_private: list[str] = []
+
+    @field_validator("public_url")
+    @classmethod
+    def _origin(cls, value: str | None) -> str | None:
+        if value is not None and not re.match(r"^https?://[^/\s]+", value):
+            raise ValueError("public_url must be an http(s) URL")
+        return value.rstrip("/") if value is not None else None
+
+
 class Config(_Strict):
     channels: list[Channel] = []
     chat_models: dict[str, ChatModel] = {}
@@ -120,6 +162,7 @@ class Config(_Strict):
     groups: dict[str, Group] = {}
     billing: Billing = Billing()
     server: dict[str, Any] = {}
+    tasks: TaskSettings = TaskSettings()
 
 
 def load_config(path: Path | None, environ: Mapping[str, str]) -> Config:
@@ -137,7 +180,7 @@ def load_config(path: Path | None, environ: Mapping[str, str]) -> Config:
 
 
 def build_config(raw: Mapping[str, Any]) -> Config:
-    unknown = set(raw) - {"channels", "models", "groups", "billing", "server"}
+    unknown = set(raw) - {"channels", "models", "groups", "billing", "server", "tasks"}
     if unknown:
         raise ConfigError(f"unknown top-level config keys: {', '.join(sorted(unknown))}")
     models_raw = raw.get("models") or {}
@@ -165,6 +208,7 @@ def build_config(raw: Mapping[str, Any]) -> Config:
             groups={n: Group(name=n, **(e or {})) for n, e in groups_raw.items()},
             billing=raw.get("billing") or {},
             server=raw.get("server") or {},
+            tasks=raw.get("tasks") or {},
         )
     except ValidationError as exc:
         raise ConfigError(_describe(exc)) from None
@@ -182,7 +226,10 @@ def _check_references(config: Config) -> None:
             if group not in config.groups:
                 raise ConfigError(f"channel {channel.name!r} serves unknown group {group!r}")
         for model in channel.models:
-            if model not in config.chat_models and model not in config.task_models:
+            # Built-in task models are known without a models: entry; the task runtime checks
+            # task channels against the full task catalog when it starts.
+            known_task = model in config.task_models or model in BUILTIN_TASK_MODELS
+            if model not in config.chat_models and not known_task:
                 raise ConfigError(
                     f"channel {channel.name!r} lists model {model!r}, which is neither in the "
                     "built-in catalog nor under models:"
