@@ -39,6 +39,7 @@ from reapi.services.routing import Router
 from reapi.services.upstream import UpstreamClient
 from reapi.settings import Settings
 from reapi.storage.db import Database
+from reapi.storage.hot_ledger import hot_ledger_for
 from reapi.worker.runtime import TaskRuntime
 
 log = logging.getLogger("reapi")
@@ -68,12 +69,15 @@ def create_app(settings: Settings, config: Config | None = None) -> Starlette:
         keys = KeyService(db, cache_seconds=settings.key_cache_seconds)
         metrics = Metrics(set(config.chat_models))
         limiter = _limiter(settings)
+        hot = hot_ledger_for(settings.database_url)
+        await hot.start()
         billing = BillingService(
             db,
             limiter,
             node_id=settings.node_id,
             hold_cap=config.billing.hold_cap_usd,
             owner_timeout=settings.hold_owner_timeout,
+            hot=hot,
         )
         await billing.heartbeat()
         await billing.recover_orphans()
@@ -102,6 +106,7 @@ def create_app(settings: Settings, config: Config | None = None) -> Starlette:
             await tasks.stop()
             await billing.drain()
             await billing.retire()
+            await hot.close()
             await keys.flush_last_used()
             await limiter.close()
             await session.close()

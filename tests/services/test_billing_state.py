@@ -18,6 +18,7 @@ from reapi.services.calls import CallRecord
 from reapi.services.keys import KeyService, Principal
 from reapi.services.limits import LocalLimiter
 from reapi.storage.db import Database
+from reapi.storage.hot_ledger import hot_ledger_for
 from tests.conftest import unique
 
 MODEL = ChatModel(name="m", input_per_mtok=Decimal("2"), output_per_mtok=Decimal("8"))
@@ -30,7 +31,9 @@ def make_machine(database_url: str) -> type[RuleBasedStateMachine]:
             super().__init__()
             self.loop = asyncio.new_event_loop()
             self.db = Database(database_url)
-            self.billing = BillingService(self.db, LocalLimiter(), node_id="machine")
+            self.hot = hot_ledger_for(database_url)
+            self.run(self.hot.start())
+            self.billing = BillingService(self.db, LocalLimiter(), node_id="machine", hot=self.hot)
             keys = KeyService(self.db)
             self.name = unique("machine")
             user = self.run(keys.create_user(self.name))
@@ -44,6 +47,7 @@ def make_machine(database_url: str) -> type[RuleBasedStateMachine]:
             return self.loop.run_until_complete(coro)
 
         def teardown(self) -> None:
+            self.run(self.hot.close())
             self.run(self.db.dispose())
             self.loop.close()
 

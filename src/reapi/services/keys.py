@@ -49,6 +49,7 @@ class Principal:
     expires_at: datetime | None = None
     allowed_models: frozenset[str] | None = None
     daily_limited: bool = False
+    spend_limited: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -234,6 +235,7 @@ class KeyService:
             if key.allowed_models is not None
             else None,
             daily_limited=key.daily_spend_limit is not None,
+            spend_limited=key.spend_limit is not None or key.daily_spend_limit is not None,
         )
 
     async def flush_last_used(self) -> None:
