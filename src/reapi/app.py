@@ -24,6 +24,7 @@ from reapi.errors import GatewayError
 from reapi.http import account, admin, meta
 from reapi.http import chat as chat_http
 from reapi.http import tasks as tasks_http
+from reapi.http.fast_routes import FastRoutes
 from reapi.http.render import openai_error
 from reapi.http.state import Gateway
 from reapi.observability.access import AccessLog
@@ -45,7 +46,7 @@ from reapi.worker.runtime import TaskRuntime
 log = logging.getLogger("reapi")
 
 
-def create_app(settings: Settings, config: Config | None = None) -> Starlette:
+def create_app(settings: Settings, config: Config | None = None) -> FastRoutes:
     if config is None:
         config = (
             demo_config() if settings.demo else load_config(settings.config_path, settings.environ)
@@ -143,10 +144,14 @@ def create_app(settings: Settings, config: Config | None = None) -> Starlette:
         *admin.routes,
         *tasks_http.routes(),
     ]
-    return Starlette(
+    app = Starlette(
         routes=routes,
         lifespan=lifespan,
         exception_handlers={HTTPException: http_error, Exception: server_error},
+    )
+    return FastRoutes(
+        app,
+        {"/v1/chat/completions": chat_http.chat_completions, "/v1/messages": chat_http.messages},
     )
 
 
@@ -170,6 +175,6 @@ async def _every(seconds: float, job: object) -> None:
             log.exception("background job failed; will try again")
 
 
-def app_from_environment() -> Starlette:
+def app_from_environment() -> FastRoutes:
     """Factory for ``uvicorn --factory`` and ``reapi serve`` workers."""
     return create_app(Settings.from_env())

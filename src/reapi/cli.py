@@ -162,6 +162,8 @@ def serve(
         loop="uvloop",
         http="httptools",
         access_log=False,
+        # reapi logs each call itself; it is not behind a proxy that rewrites client addresses.
+        proxy_headers=False,
         log_level=settings.log_level.lower(),
         timeout_graceful_shutdown=30,
     )

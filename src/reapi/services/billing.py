@@ -55,6 +55,7 @@ class Ticket:
     rates: Rates
     prompt_bound: int
     prompt_chars: int
+    key_limited: bool = False
     hold: int = 0
     limit: LimitTicket | None = None
     closed: bool = False
@@ -141,6 +142,7 @@ class BillingService:
             Rates.for_model(model, group.price_ratio),
             bound,
             chars,
+            principal.spend_limited,
         )
         call.billing = ticket
         limits = Limits(group.rpm, group.tpm, group.max_concurrency)
@@ -233,6 +235,7 @@ class BillingService:
                     cost=cost,
                     day=_today(),
                     had_hold=bool(ticket and ticket.hold),
+                    key_limited=bool(ticket and ticket.key_limited),
                     ledger={
                         "model": call.model,
                         "group_name": call.group,

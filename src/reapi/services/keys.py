@@ -11,6 +11,7 @@ within that time, and at once on the node that revoked through the admin API.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import re
@@ -100,6 +101,7 @@ class KeyService:
         self._ttl = cache_seconds
         self._clock = clock
         self._cache: dict[str, tuple[Principal | None, float]] = {}
+        self._loading: dict[str, asyncio.Future[Principal | None]] = {}
         self._last_used: dict[str, datetime] = {}
 
     async def create_user(self, name: str, groups: Sequence[str] = ("default",)) -> User:
@@ -198,11 +200,7 @@ class KeyService:
         if cached is not None and cached[1] > now:
             principal = cached[0]
         else:
-            principal = await self._load(hashed)
-            if principal is None and len(self._cache) > _NEGATIVE_CACHE_LIMIT:
-                # Bounded memory under a flood of random keys: drop everything, reload on use.
-                self._cache.clear()
-            self._cache[hashed] = (principal, now + self._ttl)
+            principal = await self._refresh(hashed, now)
         if principal is None:
             raise AuthenticationFailed("Incorrect API key provided.", code="invalid_api_key")
         if principal.workspace != workspace:
@@ -213,8 +211,31 @@ class KeyService:
         self._last_used[principal.key_id] = utcnow()
         return principal
 
+    async def _refresh(self, hashed: str, now: float) -> Principal | None:
+        # One lookup per key at a time: calls arriving while it runs wait for its answer
+        # instead of each asking the database (a burst would otherwise stampede it).
+        loading = self._loading.get(hashed)
+        if loading is not None:
+            return await asyncio.shield(loading)
+        future: asyncio.Future[Principal | None] = asyncio.get_running_loop().create_future()
+        self._loading[hashed] = future
+        try:
+            principal = await self._load(hashed)
+        except BaseException as exc:
+            future.set_exception(exc)
+            future.exception()  # the waiters, if any, get it; nobody else must see it as lost
+            raise
+        finally:
+            del self._loading[hashed]
+        if principal is None and len(self._cache) > _NEGATIVE_CACHE_LIMIT:
+            # Bounded memory under a flood of random keys: drop everything, reload on use.
+            self._cache.clear()
+        self._cache[hashed] = (principal, now + self._ttl)
+        future.set_result(principal)
+        return principal
+
     async def _load(self, hashed: str) -> Principal | None:
-        async with self._db.session() as session:
+        async with self._db.read() as session:
             found = await accounts.key_with_user_by_hash(session, hashed)
         if found is None:
             return None

@@ -42,6 +42,8 @@ class HoldOrder:
     key_id: str
     amount: int
     owner: str
+    # Only a key with spend limits needs its own running totals (held, spent, per day).
+    key_limited: bool = False
     workspace: str = "chat"
 
 
@@ -57,6 +59,7 @@ class SettleOrder:
     had_hold: bool
     ledger: dict[str, Any]  # model, group, channel, token counts, prices, note
     usage: dict[str, Any]  # the usage_records row (minus request_id, user_id, key_id, cost)
+    key_limited: bool = False
     workspace: str = "chat"
 
 
@@ -163,9 +166,9 @@ class SQLiteHotLedger:
         assert self._loop is not None, "start() the ledger first"
         future = self._loop.create_future()
         self._queue.put((future, operation, order))
-        # The operation runs whatever happens to the caller: its result must still be awaited
-        # by someone, so a cancelled caller does not leave it unobserved.
-        return await asyncio.shield(future)
+        # A caller cancelled meanwhile does not stop the operation; the billing service always
+        # settles a call whose hold was requested, which removes such a hold again.
+        return await future
 
     def _run(self, ready: asyncio.Future[None]) -> None:
         assert self._loop is not None
@@ -198,28 +201,26 @@ class SQLiteHotLedger:
         finally:
             connection.close()
 
-    @staticmethod
+    @classmethod
     def _execute(
-        cursor: sqlite3.Cursor, batch: list[Any]
+        cls, cursor: sqlite3.Cursor, batch: list[Any]
     ) -> list[tuple[Any, Any, BaseException | None]]:
-        outcomes: list[tuple[Any, Any, BaseException | None]] = []
+        """Run the batch in one transaction. Should one operation fail, the batch is rolled
+        back and every operation run again in a transaction of its own, so the others still
+        land and only the failing one reports its error."""
         try:
             cursor.execute("BEGIN IMMEDIATE")
-            for future, operation, order in batch:
-                cursor.execute("SAVEPOINT op")
-                try:
-                    outcomes.append((future, operation(cursor, order), None))
-                    cursor.execute("RELEASE op")
-                except Exception as exc:
-                    cursor.execute("ROLLBACK TO op")
-                    cursor.execute("RELEASE op")
-                    outcomes.append((future, None, exc))
+            results: list[tuple[Any, Any, BaseException | None]] = [
+                (future, operation(cursor, order), None) for future, operation, order in batch
+            ]
             cursor.execute("COMMIT")
+            return results
         except Exception as exc:
             with contextlib.suppress(sqlite3.Error):
                 cursor.execute("ROLLBACK")
-            return [(future, None, exc) for future, _, _ in batch]
-        return outcomes
+            if len(batch) == 1:
+                return [(batch[0][0], None, exc)]
+        return [outcome for item in batch for outcome in cls._execute(cursor, [item])]
 
 
 def _set_result(future: asyncio.Future[Any], value: Any) -> None:
@@ -253,7 +254,10 @@ def _sqlite_hold(cur: sqlite3.Cursor, order: HoldOrder) -> int | None:
             (order.user_id, order.workspace),
         ).fetchone()
         return int(available[0]) if available else 0
-    cur.execute("UPDATE api_keys SET held = held + ? WHERE id = ?", (order.amount, order.key_id))
+    if order.key_limited:
+        cur.execute(
+            "UPDATE api_keys SET held = held + ? WHERE id = ?", (order.amount, order.key_id)
+        )
     cur.execute(
         "INSERT INTO holds (request_id, account_id, key_id, amount, owner, created_at) "
         "VALUES (?, ?, ?, ?, ?, ?)",
@@ -277,10 +281,11 @@ def _sqlite_settle(cur: sqlite3.Cursor, order: SettleOrder) -> int | None:
             "WHERE user_id = ? AND workspace = ? RETURNING id, balance",
             (held, order.cost, order.user_id, order.workspace),
         ).fetchone()
-        cur.execute(
-            "UPDATE api_keys SET held = held - ?, spent = spent + ? WHERE id = ?",
-            (held, order.cost, order.key_id),
-        )
+        if order.key_limited:
+            cur.execute(
+                "UPDATE api_keys SET held = held - ?, spent = spent + ? WHERE id = ?",
+                (held, order.cost, order.key_id),
+            )
         if order.cost and row is not None:
             balance_after = int(row[1])
             cur.execute(
@@ -296,11 +301,12 @@ def _sqlite_settle(cur: sqlite3.Cursor, order: SettleOrder) -> int | None:
                     now,
                 ],
             )
-            cur.execute(
-                "INSERT INTO key_daily_spend (key_id, day, amount) VALUES (?, ?, ?) "
-                "ON CONFLICT (key_id, day) DO UPDATE SET amount = amount + excluded.amount",
-                (order.key_id, order.day, order.cost),
-            )
+            if order.key_limited:
+                cur.execute(
+                    "INSERT INTO key_daily_spend (key_id, day, amount) VALUES (?, ?, ?) "
+                    "ON CONFLICT (key_id, day) DO UPDATE SET amount = amount + excluded.amount",
+                    (order.key_id, order.day, order.cost),
+                )
     cur.execute(
         _SQLITE_USAGE,
         [
@@ -323,7 +329,7 @@ WITH acc AS (
     WHERE user_id = $1 AND workspace = $6 AND balance - held >= $3
     RETURNING id
 ), k AS (
-    UPDATE api_keys SET held = held + $3 WHERE id = $2 AND EXISTS (SELECT 1 FROM acc)
+    UPDATE api_keys SET held = held + $3 WHERE id = $2 AND $7 AND EXISTS (SELECT 1 FROM acc)
 ), h AS (
     INSERT INTO holds (request_id, account_id, key_id, amount, owner, created_at)
     SELECT $4, acc.id, $2, $3, $5, now() FROM acc
@@ -341,9 +347,9 @@ WITH h AS (
     RETURNING id, balance
 ), k AS (
     UPDATE api_keys SET held = held - COALESCE((SELECT amount FROM h), 0), spent = spent + $4
-    WHERE id = $3 AND ($4 > 0 OR EXISTS (SELECT 1 FROM h))
+    WHERE id = $3 AND $32 AND ($4 > 0 OR EXISTS (SELECT 1 FROM h))
 ), d AS (
-    INSERT INTO key_daily_spend (key_id, day, amount) SELECT $3, $5, $4 WHERE $4 > 0
+    INSERT INTO key_daily_spend (key_id, day, amount) SELECT $3, $5, $4 WHERE $4 > 0 AND $32
     ON CONFLICT (key_id, day) DO UPDATE SET amount = key_daily_spend.amount + EXCLUDED.amount
 ), l AS (
     INSERT INTO ledger (account_id, kind, amount, balance_after, request_id, user_id, key_id,
@@ -390,6 +396,7 @@ class PostgresHotLedger:
             order.request_id,
             order.owner,
             order.workspace,
+            order.key_limited,
         )
         if row["placed"] is not None:
             return None
@@ -406,6 +413,7 @@ class PostgresHotLedger:
             order.workspace,
             *_values(order.ledger, _LEDGER_COLUMNS),
             *_values(order.usage, _USAGE_COLUMNS),
+            order.key_limited,
         )
         return None if value is None else int(value)
 

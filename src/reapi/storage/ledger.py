@@ -127,8 +127,10 @@ async def take_hold(session: AsyncSession, request_id: str) -> tuple[int, int, s
         update(Account).where(Account.id == account_id).values(held=Account.held - amount)
     )
     if key_id is not None:
+        # Only keys with spend limits keep a running total of their holds (see hot_ledger).
+        limited = or_(ApiKey.spend_limit.is_not(None), ApiKey.daily_spend_limit.is_not(None))
         await session.execute(
-            update(ApiKey).where(ApiKey.id == key_id).values(held=ApiKey.held - amount)
+            update(ApiKey).where(ApiKey.id == key_id, limited).values(held=ApiKey.held - amount)
         )
     return account_id, amount, key_id
 
