@@ -9,7 +9,7 @@ from typing import Any
 
 import orjson
 from starlette.datastructures import Headers
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 
 from reapi.errors import GatewayError
@@ -67,6 +67,10 @@ def _endpoint(
 def failed(call: CallRecord, exc: Exception) -> GatewayError:
     """Record why a call failed before its answer started, and what the client will see."""
     error = as_gateway_error(exc)
+    if isinstance(exc, ClientDisconnect):
+        # Nobody is left to answer; nothing reached an upstream. Not a gateway fault.
+        call.status, call.outcome, call.error_code = 499, "client_gone", "client_closed_request"
+        return GatewayError("The client closed the request.", code="client_closed_request")
     if error is None:
         log.exception("unexpected error in %s (%s)", call.endpoint, call.request_id)
         error = GatewayError(

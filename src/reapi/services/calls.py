@@ -18,8 +18,13 @@ if TYPE_CHECKING:
 
 
 def new_request_id() -> str:
-    # 128 random bits, as a UUID4 would carry, at a fraction of uuid4()'s cost.
-    return "req_" + os.urandom(16).hex()
+    """``req_`` + 48 bits of milliseconds + 80 random bits, in hex.
+
+    Time-ordered ids keep the tables keyed by request id (holds, usage records, the ledger's
+    unique index) appending at the end of their B-trees instead of touching random pages on
+    every insert, which is most of what a commit writes; 80 random bits keep them unguessable.
+    """
+    return f"req_{time.time_ns() // 1_000_000:012x}{os.urandom(10).hex()}"
 
 
 @dataclass(slots=True)

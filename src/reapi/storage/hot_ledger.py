@@ -24,6 +24,7 @@ import contextlib
 import queue
 import sqlite3
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -188,6 +189,9 @@ class SQLiteHotLedger:
                 if item is None:
                     return
                 batch = [item]
+                # Give the event loop the GIL once before draining: requests it is serving
+                # right now can join this commit instead of waiting for the next one.
+                time.sleep(0)
                 while len(batch) < 512:
                     try:
                         item = self._queue.get_nowait()
