@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 import aiohttp
 from starlette.applications import Starlette
@@ -165,8 +165,7 @@ def _limiter(settings: Settings) -> Limiter:
     return LocalLimiter(share=settings.workers)
 
 
-async def _every(seconds: float, job: object) -> None:
-    assert callable(job)
+async def _every(seconds: float, job: Callable[[], Awaitable[object]]) -> None:
     while True:
         await asyncio.sleep(seconds)
         try:

@@ -34,6 +34,7 @@ def _endpoint(
     async def endpoint(request: Request) -> Response | EventStreamResponse:
         gateway = state_of(request)
         call = CallRecord(endpoint=name)
+        gateway.access.start(call)
         try:
             principal = await gateway.keys.authenticate(api_key(request))
             call.key_id, call.user_id, call.user = (

@@ -20,7 +20,11 @@ class AccessLog:
     def __init__(self, metrics: Metrics) -> None:
         self._metrics = metrics
 
+    def start(self, call: CallRecord) -> None:
+        self._metrics.in_flight.inc()
+
     def finish(self, call: CallRecord) -> None:
+        self._metrics.in_flight.dec()
         elapsed = call.elapsed()
         model = self._metrics.model_label(call.model)
         self._metrics.requests.labels(call.endpoint, model, str(call.status), call.outcome).inc()
