@@ -63,7 +63,7 @@ def create_app(settings: Settings, config: Config | None = None) -> FastRoutes:
             skip_auto_headers=("User-Agent",),
         )
         timeout = aiohttp.ClientTimeout(
-            total=settings.upstream_total_timeout,
+            total=settings.upstream_total_timeout or None,
             sock_connect=settings.upstream_connect_timeout,
             sock_read=settings.upstream_read_timeout,
         )

@@ -31,7 +31,9 @@ class Settings:
     upstream_connect_timeout: float = 10.0
     # Time to first byte of the upstream's answer, and the longest silence inside a stream.
     upstream_read_timeout: float = 600.0
-    upstream_total_timeout: float = 3600.0
+    # A whole call's limit; 0 means none (the read timeout still ends a silent upstream), and
+    # saves a timer per call.
+    upstream_total_timeout: float = 0.0
     max_request_bytes: int = 32 * 1024 * 1024
     # A gateway process that has not heartbeaten for this long is considered dead, and the
     # holds it placed are released by any live process.

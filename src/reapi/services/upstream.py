@@ -14,6 +14,7 @@ from typing import Any
 
 import aiohttp
 import orjson
+from yarl import URL
 
 from reapi.config import Channel
 from reapi.errors import RETRY_IS_SAFE, GatewayError, UpstreamError
@@ -42,6 +43,8 @@ class UpstreamClient:
     def __init__(self, session: aiohttp.ClientSession, timeout: aiohttp.ClientTimeout) -> None:
         self._session = session
         self._timeout = timeout
+        # Parsed once per channel and format: aiohttp would otherwise parse the string each call.
+        self._urls: dict[tuple[str, str], URL] = {}
 
     async def open(
         self,
@@ -51,7 +54,9 @@ class UpstreamClient:
         """POST to the first reachable candidate; raise ``UpstreamError`` for non-2xx answers."""
         last_error: Exception | None = None
         for channel, provider, fmt, build in candidates:
-            url = provider.url(channel, fmt)
+            url = self._urls.get((channel.name, fmt))
+            if url is None:
+                url = self._urls[(channel.name, fmt)] = URL(provider.url(channel, fmt))
             headers = provider.headers(channel, fmt, client_headers)
             body = build()
             try:

@@ -95,7 +95,8 @@ class TaskRuntime:
         policy = url_policy(tasks)
         upstream = aiohttp.ClientSession(
             timeout=aiohttp.ClientTimeout(
-                total=settings.upstream_total_timeout,
+                # A task call has no read-silence limit, so bound the whole call.
+                total=settings.upstream_total_timeout or 3600,
                 sock_connect=settings.upstream_connect_timeout,
             )
         )
