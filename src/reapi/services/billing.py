@@ -58,7 +58,6 @@ class Ticket:
     key_limited: bool = False
     hold: int = 0
     limit: LimitTicket | None = None
-    closed: bool = False
     cost: int = 0
 
 
