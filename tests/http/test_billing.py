@@ -210,6 +210,8 @@ def test_rpm_limit_with_openai_headers(billed: Gateway, upstream: FakeOpenAI) ->
     refused = post(billed, key)
     assert refused.status_code == 429
     assert int(refused.headers["retry-after"]) >= 1
+    assert refused.headers["x-ratelimit-remaining-requests"] == "0"
+    assert refused.headers["x-ratelimit-limit-requests"] == "3"
     assert refused.json()["error"]["type"] == "rate_limit_exceeded"
     assert "different group" in refused.json()["error"]["message"]
     assert len(upstream.requests) == 3

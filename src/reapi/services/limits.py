@@ -81,11 +81,17 @@ def _refusal(
             code="rate_limit_exceeded",
         )
     seconds = max(1, math.ceil(retry_after))
+    headers = {"retry-after": str(seconds)}
+    if which in ("requests", "tokens"):
+        # The refusal carries the same OpenAI-style headers as every admitted response.
+        headers[f"x-ratelimit-limit-{which}"] = str(limit)
+        headers[f"x-ratelimit-remaining-{which}"] = "0"
+        headers[f"x-ratelimit-reset-{which}"] = duration(retry_after)
     return RateLimited(
         f"Rate limit reached for this group: {limit} {unit}. Back off and retry in {seconds}s, "
         "or move to a different group.",
         code="rate_limit_exceeded",
-        headers={"retry-after": str(seconds)},
+        headers=headers,
     )
 
 
