@@ -184,7 +184,7 @@ def test_client_leaving_mid_stream_pays_for_what_was_produced(
 def test_concurrent_calls_never_overspend(billed: Gateway, upstream: FakeOpenAI) -> None:
     # Each call holds about max_tokens x $10/M = $0.01: the balance covers four at a time.
     name, key = billed.user(credit="0.045")
-    upstream.enqueue(*[Reply(delay=1.5) for _ in range(24)])
+    upstream.enqueue(*[Reply(delay=3.0) for _ in range(24)])  # long enough that all overlap
     with ThreadPoolExecutor(24) as pool:
         statuses = list(
             pool.map(lambda _: post(billed, key, max_tokens=1000).status_code, range(24))
