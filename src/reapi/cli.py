@@ -138,16 +138,22 @@ def serve(
         os.environ["REAPI_DEMO"] = "1"
     else:
         try:
-            load_config(settings.config_path, settings.environ)  # fail here, not in a worker
+            config = load_config(settings.config_path, settings.environ)  # fail here, not later
         except ConfigError as exc:
             raise click.ClickException(str(exc)) from None
+        if not config.channels:
+            click.echo(
+                "warning: no channels are configured, so no model can be served; "
+                "pass --config FILE (see examples/reapi.yaml) or try --demo",
+                err=True,
+            )
     obj.settings = settings
     obj.migrate()
     if demo:
         from reapi.services.demo import banner, prepare_demo
 
-        secret = obj.run(lambda s: prepare_demo(s.keys, s.billing))
-        click.echo(banner(f"http://{host}:{port}", secret))
+        access = obj.run(lambda s: prepare_demo(s.keys, s.billing))
+        click.echo(banner(f"http://{host}:{port}", access))
     _configure_logging(settings.log_level)
     if settings.config_path is not None:
         # Workers build their own app from the environment: hand the config path down.

@@ -66,9 +66,16 @@ class ChatModel(_Strict):
         return self.input_per_mtok is not None and self.output_per_mtok is not None
 
 
+# Chat upstreams (openai, anthropic, llamacpp) and task upstreams (the rest); each has an
+# adapter in reapi.providers. A typo here must fail at startup, not on every request.
+ChannelType = Literal[
+    "openai", "anthropic", "llamacpp", "openai_images", "fal", "replicate", "reapi"
+]
+
+
 class Channel(_Strict):
     name: str
-    type: str
+    type: ChannelType
     # Required for every type but llamacpp, whose server the gateway starts itself.
     base_url: str = ""
     api_key: SecretStr = SecretStr("")
@@ -200,10 +207,16 @@ def build_config(raw: Mapping[str, Any]) -> Config:
     groups_raw = raw.get("groups") or {}
     if "default" not in groups_raw:
         groups_raw = {"default": {}, **groups_raw}
+    chat_models = {}
+    for name, entry in chat.items():
+        try:
+            chat_models[name] = ChatModel(name=name, **entry)
+        except ValidationError as exc:
+            raise ConfigError(_describe(exc, prefix=f"models.{name}.")) from None
     try:
         config = Config(
             channels=raw.get("channels") or [],
-            chat_models={n: ChatModel(name=n, **e) for n, e in chat.items()},
+            chat_models=chat_models,
             task_models=tasks,
             groups={n: Group(name=n, **(e or {})) for n, e in groups_raw.items()},
             billing=raw.get("billing") or {},
@@ -262,12 +275,9 @@ def _interpolate(value: Any, environ: Mapping[str, str]) -> Any:
     return value
 
 
-def _describe(exc: ValidationError) -> str:
+def _describe(exc: ValidationError, prefix: str = "") -> str:
     problems = []
     for error in exc.errors():
-        where = ".".join(str(p) for p in error["loc"])
+        where = prefix + ".".join(str(p) for p in error["loc"])
         problems.append(f"{where}: {error['msg']}")
     return "invalid config: " + "; ".join(problems)
-
-
-ChannelType = Literal["openai", "anthropic", "llamacpp"]

@@ -48,6 +48,8 @@ def test_admin_lifecycle(capped: Gateway, upstream: FakeOpenAI) -> None:
     ).json()
     assert key["secret"].startswith("sk-") and key["spend_limit"] == "5.00"
     assert httpx.post(base + "/users/nobody/keys", headers=ADMIN, json={}).status_code == 404
+    misspelt = httpx.post(base + f"/users/{name}/keys", headers=ADMIN, json={"model": ["x"]})
+    assert misspelt.status_code == 400 and misspelt.json()["error"]["param"] == "model"
     credit = httpx.post(
         base + f"/users/{name}/credit", headers=ADMIN, json={"amount": "2.50", "note": "invoice 7"}
     )

@@ -87,7 +87,8 @@ def test_charges_are_exact_and_explained(billed: Gateway, upstream: FakeOpenAI) 
         if not stream:
             assert response.headers["x-reapi-cost"] == "0.000105"
         else:
-            assert b": x-reapi-cost 0.000105" in response.content
+            # The cost rides as an SSE comment right before the end marker.
+            assert response.content.endswith(b": x-reapi-cost 0.000105\n\ndata: [DONE]\n\n")
     state = billed.balance(name)
     assert state.balance == usd_to_units("1") - 5 * DEFAULT_COST
     assert state.held == 0
@@ -184,7 +185,8 @@ def test_client_leaving_mid_stream_pays_for_what_was_produced(
 def test_concurrent_calls_never_overspend(billed: Gateway, upstream: FakeOpenAI) -> None:
     # Each call holds about max_tokens x $10/M = $0.01: the balance covers four at a time.
     name, key = billed.user(credit="0.045")
-    upstream.enqueue(*[Reply(delay=3.0) for _ in range(24)])  # long enough that all overlap
+    # Long enough that all 24 overlap, short of the 3 s read timeout this gateway is given.
+    upstream.enqueue(*[Reply(delay=2.0) for _ in range(24)])
     with ThreadPoolExecutor(24) as pool:
         statuses = list(
             pool.map(lambda _: post(billed, key, max_tokens=1000).status_code, range(24))

@@ -187,6 +187,7 @@ def test_claude_code_style_request(both: Gateway, upstream: FakeOpenAI) -> None:
     assert response.status_code == 200
     names = [line[7:] for line in response.text.splitlines() if line.startswith("event: ")]
     assert names[0] == "message_start" and names[-1] == "message_stop"
+    assert ": x-reapi-cost 0.000171\n\nevent: message_stop" in response.text
     assert upstream.requests[0].headers["anthropic-version"] == "2023-06-01"
     assert upstream.requests[0].body["thinking"] == {"type": "adaptive"}
     assert upstream.requests[0].body["tools"][0]["defer_loading"] is True
@@ -316,6 +317,7 @@ def test_chat_stream_with_tools_from_an_anthropic_channel(
     )
     events = [line[6:] for line in response.text.splitlines() if line.startswith("data: ")]
     assert events[-1] == "[DONE]"
+    assert response.text.endswith(": x-reapi-cost 0.000171\n\ndata: [DONE]\n\n")
     chunks = [orjson.loads(e) for e in events[:-1]]
     arguments: dict[int, str] = {}
     ids: dict[int, str] = {}

@@ -75,7 +75,9 @@ def _authorize(request: Request, gateway: Gateway) -> None:
         raise AuthenticationFailed("A valid admin token is required.", code="invalid_admin_token")
 
 
-async def _json(request: Request, gateway: Gateway) -> dict[str, Any]:
+async def _json(request: Request, gateway: Gateway, *allowed: str) -> dict[str, Any]:
+    """The body as an object of only ``allowed`` fields: a misspelt restriction must be an
+    error, never a silently unrestricted key."""
     raw = await read_body(request, 1024 * 1024)
     try:
         body = orjson.loads(raw or b"{}")
@@ -83,6 +85,11 @@ async def _json(request: Request, gateway: Gateway) -> dict[str, Any]:
         raise InvalidRequest("The request body is not valid JSON.") from None
     if not isinstance(body, dict):
         raise InvalidRequest("The request body must be a JSON object.")
+    unknown = sorted(set(body) - set(allowed))
+    if unknown:
+        raise InvalidRequest(
+            f"Unknown field {unknown[0]!r} (known: {', '.join(allowed)}).", param=unknown[0]
+        )
     return body
 
 
@@ -121,7 +128,7 @@ def key_json(key: ApiKey) -> dict[str, Any]:
 
 
 async def create_user(request: Request, gateway: Gateway) -> Any:
-    body = await _json(request, gateway)
+    body = await _json(request, gateway, "name", "groups")
     groups = body.get("groups") or ["default"]
     if not isinstance(body.get("name"), str) or not isinstance(groups, list):
         raise InvalidRequest("name (string) and groups (array) are required", param="name")
@@ -133,7 +140,17 @@ async def list_users(request: Request, gateway: Gateway) -> Any:
 
 
 async def create_key(request: Request, gateway: Gateway) -> Any:
-    body = await _json(request, gateway)
+    body = await _json(
+        request,
+        gateway,
+        "name",
+        "group",
+        "workspace",
+        "spend_limit",
+        "daily_spend_limit",
+        "expires_at",
+        "models",
+    )
     expires = body.get("expires_at")
     controls = KeyControls(
         spend_limit=usd_to_units(body["spend_limit"]) if body.get("spend_limit") else None,
@@ -164,7 +181,7 @@ async def revoke_key(request: Request, gateway: Gateway) -> Any:
 
 
 async def credit(request: Request, gateway: Gateway) -> Any:
-    body = await _json(request, gateway)
+    body = await _json(request, gateway, "amount", "note", "workspace")
     workspace = _workspace(body.get("workspace"))
     amount = body.get("amount")
     if not isinstance(amount, str):

@@ -44,6 +44,10 @@ from reapi.storage.types import utcnow
 log = logging.getLogger("reapi.billing")
 
 CHARGED_OUTCOMES = frozenset({"ok", "client_gone"})
+# Amounts are signed 64-bit integers of 1e-9 USD in the database (about 9.2e9 USD): keep every
+# entry and balance well inside that, and say so instead of overflowing.
+MAX_ENTRY = 10**9 * 10**9  # one billion USD
+MAX_BALANCE = 4 * MAX_ENTRY
 
 
 @dataclass(slots=True)
@@ -299,11 +303,20 @@ class BillingService:
     ) -> int:
         if amount <= 0 and kind == "credit":
             raise AccountError("a credit must be a positive amount")
+        if abs(amount) > MAX_ENTRY:
+            raise AccountError(
+                f"one ledger entry can move at most {format_usd(MAX_ENTRY)} USD; split it"
+            )
         async with self._db.session() as session:
             user = await accounts.user_by_name(session, user_name)
             if user is None:
                 raise AccountError(f"no user named {user_name!r}")
             account = await ledger.ensure_account(session, user.id, workspace)
+            if abs(account.balance + amount) > MAX_BALANCE:
+                raise AccountError(
+                    f"the balance would exceed {format_usd(MAX_BALANCE)} USD, "
+                    "the most an account holds"
+                )
             return await ledger.post_entry(
                 session, account.id, amount, kind=kind, user_id=user.id, note=note[:500]
             )

@@ -44,6 +44,9 @@ from reapi.services.routing import Router
 from reapi.services.upstream import Candidate, UpstreamCall, UpstreamClient
 from reapi.storage.types import utcnow
 
+# How each wire format ends a completed stream.
+_END_MARKERS = (b"data: [DONE]", b"event: message_stop")
+
 
 @dataclass(slots=True)
 class JsonReply:
@@ -84,6 +87,8 @@ class ChatService:
 
     def models_for(self, principal: Principal) -> list[ChatModel]:
         names = self._router.models_for(principal.groups)
+        if principal.allowed_models is not None:
+            names &= principal.allowed_models
         return [self._config.chat_models[n] for n in sorted(names) if n in self._config.chat_models]
 
     async def openai_chat(
@@ -301,11 +306,16 @@ class ChatService:
     async def _settle_stream(
         self, call: CallRecord, translator: translate.StreamTranslator, out: list[bytes]
     ) -> list[bytes]:
-        """Charge before the end marker leaves: a client that saw its answer end was charged."""
+        """Charge before the end marker leaves: a client that saw its answer end was charged.
+        The cost goes out as an SSE comment just before that marker."""
         _note(call, translator)
         call.outcome = "ok"
         cost = await self._billing.close(call)
-        return [b": x-reapi-cost " + format_usd(cost).encode() + b"\n\n", *out]
+        comment = b": x-reapi-cost " + format_usd(cost).encode() + b"\n\n"
+        end = next(
+            (i for i in range(len(out) - 1, -1, -1) if out[i].startswith(_END_MARKERS)), len(out)
+        )
+        return [*out[:end], comment, *out[end:]]
 
 
 def _note(call: CallRecord, translator: translate.StreamTranslator) -> None:

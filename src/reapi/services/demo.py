@@ -8,8 +8,12 @@ rerun cannot show the old one) and revokes the previous demo keys.
 
 from __future__ import annotations
 
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
 from reapi.config import Config, build_config
-from reapi.money import usd_to_units
+from reapi.money import format_usd, usd_to_units
 from reapi.services.billing import BillingService
 from reapi.services.keys import AccountError, KeyService
 
@@ -25,23 +29,45 @@ def demo_config() -> Config:
     )
 
 
-async def prepare_demo(keys: KeyService, billing: BillingService) -> str:
-    """Make sure the demo user exists (credited once) and return a new key for it."""
+@dataclass(frozen=True, slots=True)
+class DemoAccess:
+    secret: str
+    balance: int  # units
+    revoked: int  # earlier demo keys revoked by this start
+
+
+async def prepare_demo(keys: KeyService, billing: BillingService) -> DemoAccess:
+    """Make sure the demo user exists (credited once) and give it a new key."""
     try:
         await keys.require_user(DEMO_USER)
     except AccountError:
         await keys.create_user(DEMO_USER)
         await billing.credit(DEMO_USER, usd_to_units(DEMO_CREDIT), note="demo credit")
+    revoked = 0
     for key in await keys.list_keys(DEMO_USER):
         if key.name == _KEY_LABEL and key.revoked_at is None:
             await keys.revoke_key(key.id)
-    return (await keys.create_key(DEMO_USER, label=_KEY_LABEL)).secret
+            revoked += 1
+    secret = (await keys.create_key(DEMO_USER, label=_KEY_LABEL)).secret
+    return DemoAccess(secret, (await billing.balance(DEMO_USER)).balance, revoked)
 
 
-def banner(base_url: str, secret: str) -> str:
+def banner(base_url: str, access: DemoAccess) -> str:
+    # The commands name this installation's own interpreter and CLI, so they work as printed
+    # whether or not its virtualenv is activated.
+    python = sys.executable
+    reapi = str(Path(sys.executable).with_name("reapi"))
+    secret = access.secret
+    revoked = (
+        f" (the {access.revoked} earlier demo key{'s were' if access.revoked > 1 else ' was'} "
+        "revoked)"
+        if access.revoked
+        else ""
+    )
     return f"""
 reapi demo: {DEMO_MODEL} (Gemma 3 270M, a small base model) served locally at {base_url}
-user "{DEMO_USER}" has ${DEMO_CREDIT} of demo credit; this key is shown once:
+user "{DEMO_USER}" has ${format_usd(access.balance)} of demo credit.
+This new key is shown once{revoked}:
 
     {secret}
 
@@ -54,7 +80,7 @@ curl (OpenAI format, streamed):
 
 openai SDK:
 
-    python -c 'from openai import OpenAI
+    {python} -c 'from openai import OpenAI
 c = OpenAI(api_key="{secret}", base_url="{base_url}/v1")
 for x in c.chat.completions.create(model="{DEMO_MODEL}", max_tokens=64, stream=True,
         messages=[{{"role": "user", "content": "The capital of France is"}}]):
@@ -62,11 +88,12 @@ for x in c.chat.completions.create(model="{DEMO_MODEL}", max_tokens=64, stream=T
 
 anthropic SDK:
 
-    python -c 'from anthropic import Anthropic
+    {python} -c 'from anthropic import Anthropic
 c = Anthropic(api_key="{secret}", base_url="{base_url}")
 with c.messages.stream(model="{DEMO_MODEL}", max_tokens=64,
         messages=[{{"role": "user", "content": "The capital of France is"}}]) as s:
     [print(t, end="", flush=True) for t in s.text_stream]'
 
-balance:  reapi balance {DEMO_USER}        usage:  reapi usage {DEMO_USER}
+balance:  {reapi} balance {DEMO_USER}
+usage:    {reapi} usage {DEMO_USER}
 """

@@ -53,6 +53,10 @@ class Principal:
     spend_limited: bool = False
 
 
+# Cached like a key, answered with its own message.
+REVOKED = Principal("", 0, "", "", (), None)
+
+
 @dataclass(frozen=True, slots=True)
 class KeyControls:
     """Optional per-key limits: spend (units), expiry, allowed models."""
@@ -142,6 +146,10 @@ class KeyService:
             user = await accounts.user_by_name(session, user_name)
             if user is None:
                 raise AccountError(f"no user named {user_name!r}")
+            if group is None and "default" not in user.groups:
+                # Without this, a key whose user may not use "default" would refuse every call
+                # that names no group.
+                group = user.groups[0]
             if group is not None and group not in user.groups:
                 raise AccountError(
                     f"user {user_name!r} may not use group {group!r} "
@@ -203,6 +211,8 @@ class KeyService:
             principal = await self._refresh(hashed, now)
         if principal is None:
             raise AuthenticationFailed("Incorrect API key provided.", code="invalid_api_key")
+        if principal is REVOKED:
+            raise AuthenticationFailed("This API key has been revoked.", code="revoked_api_key")
         if principal.workspace != workspace:
             raise AuthenticationFailed(
                 f"This key belongs to the {principal.workspace} workspace and cannot be used here.",
@@ -243,7 +253,7 @@ class KeyService:
         if not hmac.compare_digest(key.secret_hash, hashed):
             return None
         if key.revoked_at is not None or user.disabled_at is not None:
-            return None
+            return REVOKED
         return Principal(
             key_id=key.id,
             user_id=user.id,

@@ -173,7 +173,8 @@ class LocalLimiter:
         new_tat = tat + cost * interval
         if new_tat - now > WINDOW:
             raise _refusal(which, limit, new_tat - now - WINDOW)
-        return new_tat, (now + WINDOW - new_tat) / interval, new_tat - now
+        # The epsilon keeps 59.9999... from reading as 59 remaining requests.
+        return new_tat, (now + WINDOW - new_tat) / interval + 1e-9, new_tat - now
 
     async def finish(self, ticket: LimitTicket, actual_tokens: int | None) -> None:
         if ticket.finished:
@@ -226,7 +227,7 @@ if rpm > 0 then
   local wait
   nr, wait = check(KEYS[1], rpm, 1)
   if not nr then return {0, 'requests', math.ceil(wait * 1000), 0, 0, 0, 0} end
-  rem_r = (now + window - nr) / (window / rpm)
+  rem_r = (now + window - nr) / (window / rpm) + 1e-9
   reset_r = nr - now
 end
 if tpm > 0 then
@@ -236,7 +237,7 @@ if tpm > 0 then
     if wait < 0 then return {0, 'tokens_impossible', 0, 0, 0, 0, 0} end
     return {0, 'tokens', math.ceil(wait * 1000), 0, 0, 0, 0}
   end
-  rem_t = (now + window - nt) / (window / tpm)
+  rem_t = (now + window - nt) / (window / tpm) + 1e-9
   reset_t = nt - now
 end
 if nr then redis.call('SET', KEYS[1], tostring(nr), 'EX', 120) end

@@ -128,8 +128,8 @@ async def upstream_failure(response: aiohttp.ClientResponse, channel: Channel) -
     if status in (401, 403):
         # The channel's own credentials failed; the client's key is fine, so no 401 for them.
         return UpstreamError(
-            f"The upstream provider refused the gateway's credentials for this model. "
-            f"{RETRY_IS_SAFE}",
+            "The upstream provider refused the gateway's credentials for this model: the "
+            "operator must fix the channel's key. Failed calls are not charged.",
             code="upstream_auth_failed",
         )
     if status == 529:

@@ -16,7 +16,9 @@ def test_pixel_size_from_ratio_and_tier() -> None:
     assert pixel_size("1:1", "1k") == "1024x1024"
     assert pixel_size("16:9", "2k") == "2048x1152"
     assert pixel_size("9:16", "4k") == "2160x3840"
-    assert pixel_size("auto", "4k") == "auto"
+    # A resolution the customer paid for reaches the API even without an aspect ratio.
+    assert pixel_size("auto", "4k") == "3840x3840"
+    assert pixel_size("auto", None) == "auto"
     assert pixel_size(None, None) is None
     assert pixel_size("1536x1024", "1k") == "1536x1024"
 

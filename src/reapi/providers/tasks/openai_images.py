@@ -39,9 +39,13 @@ _REJECTION_CODES = frozenset({"moderation_blocked", "content_policy_violation"})
 
 
 def pixel_size(size: str | None, resolution: str | None) -> str | None:
-    """``16:9`` at ``2k`` -> ``2048x1152``; ``auto`` and absent let the API choose."""
+    """``16:9`` at ``2k`` -> ``2048x1152``. Without an aspect ratio (absent or ``auto``) a
+    resolution the customer paid for still reaches the API, as a square; with neither, the
+    API chooses."""
     if size is None or size == "auto":
-        return size
+        if resolution is None:
+            return size
+        size = "1:1"
     if "x" in size:
         return size  # already pixels: an operator schema may expose the API's own sizes
     w, h = (int(part) for part in size.split(":"))
