@@ -70,7 +70,9 @@ def create_app(settings: Settings, config: Config | None = None) -> FastRoutes:
         keys = KeyService(db, cache_seconds=settings.key_cache_seconds)
         metrics = Metrics(set(config.chat_models))
         limiter = _limiter(settings)
-        hot = hot_ledger_for(settings.database_url)
+        hot = hot_ledger_for(
+            settings.database_url, synchronous_commit=settings.pg_synchronous_commit
+        )
         await hot.start()
         billing = BillingService(
             db,

@@ -41,6 +41,10 @@ class Settings:
     # Worker processes of this server (reapi serve --workers): without Redis, each enforces
     # its share of every rate limit.
     workers: int = 1
+    # PostgreSQL: wait for the WAL flush on each hold and settlement commit. Off by default:
+    # it costs a disk flush per commit, and what it protects against is a crash of the
+    # database server itself (see docs/billing.md).
+    pg_synchronous_commit: bool = False
     # Serve the local demo model with no config file (reapi serve --demo).
     demo: bool = False
     environ: Mapping[str, str] = field(default_factory=dict, repr=False)
@@ -72,6 +76,8 @@ class Settings:
         ):
             if raw := env.get(key):
                 values[name] = float(raw)
+        if env.get("REAPI_PG_SYNCHRONOUS_COMMIT", "").lower() in ("1", "on", "true", "yes"):
+            values["pg_synchronous_commit"] = True
         if env.get("REAPI_DEMO") == "1":
             values["demo"] = True
         if raw := env.get("REAPI_WORKERS"):
