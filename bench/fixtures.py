@@ -27,8 +27,7 @@ def request_body(model: str = MODEL, stream: bool = False) -> bytes:
             {"role": "system", "content": "You are a concise assistant."},
             {"role": "user", "content": "Explain in one sentence what an API gateway does."},
         ],
-        "max_tokens": 64,
-        "temperature": 0.2,
+        "max_completion_tokens": 64,  # gpt-5-class models reject temperature and max_tokens
     }
     if stream:
         body["stream"] = True

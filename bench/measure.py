@@ -125,13 +125,17 @@ def max_rate(system: System, cfg: Config, hint: float) -> dict[str, Any]:
     the last pass and the first failure, then confirm the winner with a second run."""
     tried: list[dict[str, Any]] = []
 
-    def probe(rate: float) -> bool:
+    def probe(rate: float, retry: bool = True) -> bool:
         r = loadgen(system, "rate", MODEL, rate=round(rate), duration=cfg.search_s)
         r["pass"] = _rate_ok(r)
         tried.append(r)
         _log(f"rate {round(rate)}/s: p99 {r['p99_ms']} ms, achieved {r['achieved_rps']}"
              f" -> {'pass' if r['pass'] else 'fail'}")
         time.sleep(cfg.settle_s)
+        # one pause of another tenant on this shared machine can sink a 5 s
+        # probe's p99, so a rate fails only when it fails twice
+        if not r["pass"] and retry and r["achieved_rps"] >= 0.9 * r["target_rps"]:
+            return probe(rate, retry=False)
         return r["pass"]
 
     best, fail = 0.0, None
@@ -167,27 +171,25 @@ def max_rate(system: System, cfg: Config, hint: float) -> dict[str, Any]:
 
 
 def hold_streams(system: System, cfg: Config) -> dict[str, Any]:
-    """Climb the concurrent-stream levels until one stalls or errors; repeat the
-    highest clean level once to confirm it."""
+    """Climb the concurrent-stream levels until one stalls or errors; run the
+    highest clean level once more to confirm it."""
     runs: list[dict[str, Any]] = []
     held = 0
-    for n in cfg.stream_levels:
+    def level(n: int) -> bool:
         r = loadgen(system, "stream", HOLD_MODEL, concurrency=n, duration=cfg.hold_s)
         r["pass"] = r["streams"] > 0 and not (r["errors"] or r["stalls"] or r["short_streams"])
         runs.append(r)
         _log(f"{n} streams: {r['streams']} done, {r['stalls']} stalls, {r['errors']} errors, "
              f"max gap {r['gap_max_ms']} ms -> {'pass' if r['pass'] else 'fail'}")
         time.sleep(cfg.settle_s)
-        if not r["pass"]:
+        return bool(r["pass"])
+
+    for n in cfg.stream_levels:
+        # as with rates, a level fails only when it fails twice in a row
+        if not level(n) and not level(n):
             break
         held = n
-    confirmed = False
-    if held:
-        r = loadgen(system, "stream", HOLD_MODEL, concurrency=held, duration=cfg.hold_s)
-        confirmed = r["streams"] > 0 and not (r["errors"] or r["stalls"] or r["short_streams"])
-        r["pass"] = confirmed
-        runs.append(r)
-        _log(f"confirm {held} streams -> {'pass' if confirmed else 'fail'}")
+    confirmed = bool(held) and level(held)
     return {"held": held, "confirmed": confirmed, "runs": runs}
 
 
