@@ -1,0 +1,35 @@
+# One entry point for developers and CI. `make test` installs what it needs into .venv first.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+PG_URL ?= postgresql://postgres@127.0.0.1:5432/test
+
+.PHONY: install test test-sqlite test-postgres lint serve clean
+
+$(BIN)/reapi: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(BIN)/reapi
+
+install: $(BIN)/reapi
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+test-sqlite: install
+	$(BIN)/pytest -q
+
+test-postgres: install
+	REAPI_TEST_DATABASE_URL=$(PG_URL) $(BIN)/pytest -q
+
+# The whole suite: lint, then every test on the embedded SQLite and again on PostgreSQL.
+test: lint test-sqlite test-postgres
+
+serve: install
+	$(BIN)/reapi serve --config examples/reapi.yaml
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

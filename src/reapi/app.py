@@ -1,0 +1,147 @@
+"""``create_app(settings)``: the one composition root.
+
+The lifespan owns every long-lived resource (database engine, upstream connection pool,
+background flushers) and builds the services from them; handlers reach them through
+``app.state.gateway``. Nothing here is module-level state.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+
+import aiohttp
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from reapi.config import Config, load_config
+from reapi.errors import GatewayError
+from reapi.http import chat as chat_http
+from reapi.http import meta
+from reapi.http.render import openai_error
+from reapi.http.state import Gateway
+from reapi.observability.access import AccessLog
+from reapi.observability.metrics import Metrics
+from reapi.services.billing import BillingService
+from reapi.services.calls import new_request_id
+from reapi.services.chat import ChatService
+from reapi.services.keys import KeyService
+from reapi.services.limits import Limiter, LocalLimiter, RedisLimiter
+from reapi.services.routing import Router
+from reapi.services.upstream import UpstreamClient
+from reapi.settings import Settings
+from reapi.storage.db import Database
+
+log = logging.getLogger("reapi")
+
+
+def create_app(settings: Settings, config: Config | None = None) -> Starlette:
+    if config is None:
+        config = load_config(settings.config_path, settings.environ)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        db = Database(settings.database_url)
+        session = aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(limit=0, ttl_dns_cache=300, keepalive_timeout=60),
+            auto_decompress=True,
+            skip_auto_headers=("User-Agent",),
+        )
+        timeout = aiohttp.ClientTimeout(
+            total=settings.upstream_total_timeout,
+            sock_connect=settings.upstream_connect_timeout,
+            sock_read=settings.upstream_read_timeout,
+        )
+        keys = KeyService(db, cache_seconds=settings.key_cache_seconds)
+        metrics = Metrics(set(config.chat_models))
+        limiter = _limiter(settings)
+        billing = BillingService(
+            db,
+            limiter,
+            node_id=settings.node_id,
+            hold_cap=config.billing.hold_cap_usd,
+            owner_timeout=settings.hold_owner_timeout,
+        )
+        await billing.heartbeat()
+        await billing.recover_orphans()
+        app.state.gateway = Gateway(
+            settings=settings,
+            config=config,
+            keys=keys,
+            chat=ChatService(
+                config, Router(config.channels), UpstreamClient(session, timeout), billing
+            ),
+            billing=billing,
+            metrics=metrics,
+            access=AccessLog(metrics),
+        )
+        jobs = [
+            asyncio.create_task(_every(60.0, keys.flush_last_used)),
+            asyncio.create_task(_every(settings.hold_owner_timeout / 6, billing.heartbeat)),
+            asyncio.create_task(_every(settings.hold_owner_timeout / 2, billing.recover_orphans)),
+        ]
+        try:
+            yield
+        finally:
+            for job in jobs:
+                job.cancel()
+            await asyncio.gather(*jobs, return_exceptions=True)
+            await billing.drain()
+            await billing.retire()
+            await keys.flush_last_used()
+            await limiter.close()
+            await session.close()
+            await db.dispose()
+
+    async def server_error(request: Request, exc: Exception) -> Response:
+        log.exception("unhandled error on %s %s", request.method, request.url.path)
+        return openai_error(GatewayError("The gateway failed unexpectedly."), new_request_id())
+
+    async def http_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, HTTPException)
+        if exc.status_code == 404:
+            return await meta.not_found(request, exc)
+        error = GatewayError(str(exc.detail), code="http_error")
+        error.status = exc.status_code
+        error.openai_type = "invalid_request_error"
+        return openai_error(error, new_request_id())
+
+    routes = [
+        Route("/v1/chat/completions", chat_http.chat_completions, methods=["POST"]),
+        Route("/v1/models", meta.list_models, methods=["GET"]),
+        Route("/healthz", meta.healthz, methods=["GET"]),
+        Route("/metrics", meta.metrics, methods=["GET"]),
+    ]
+    return Starlette(
+        routes=routes,
+        lifespan=lifespan,
+        exception_handlers={HTTPException: http_error, Exception: server_error},
+    )
+
+
+def _limiter(settings: Settings) -> Limiter:
+    if settings.redis_url:
+        import redis.asyncio as redis
+
+        return RedisLimiter(redis.from_url(settings.redis_url))
+    return LocalLimiter(share=settings.workers)
+
+
+async def _every(seconds: float, job: object) -> None:
+    assert callable(job)
+    while True:
+        await asyncio.sleep(seconds)
+        try:
+            await job()
+        except Exception:
+            log.exception("background job failed; will try again")
+
+
+def app_from_environment() -> Starlette:
+    """Factory for ``uvicorn --factory`` and ``reapi serve`` workers."""
+    return create_app(Settings.from_env())

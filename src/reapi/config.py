@@ -1,0 +1,208 @@
+"""The operator's YAML configuration: channels, models and groups, validated into typed objects.
+
+``${NAME}`` (or ``${NAME:-default}``) anywhere in a string is replaced from the environment mapping
+the caller passes in, so secrets stay out of the file. Unknown keys are errors: a typo in a price
+or a limit must not silently fall back to a default.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from decimal import Decimal
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+
+from reapi.catalog import BUILTIN_CHAT_MODELS
+
+_ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+
+
+class ConfigError(ValueError):
+    pass
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+Price = Annotated[Decimal, Field(ge=0)]
+
+
+class ChatModel(_Strict):
+    name: str = ""
+    owned_by: str = "reapi"
+    context_window: int = Field(default=128_000, gt=0)
+    max_output_tokens: int = Field(default=128_000, gt=0)
+    default_max_tokens: int = Field(default=4096, gt=0)
+    temperature_range: tuple[Decimal, Decimal] = (Decimal(0), Decimal(2))
+    top_p_range: tuple[Decimal, Decimal] = (Decimal(0), Decimal(1))
+    # Tokens one image may cost at most, for sizing holds (upstreams bill images by pixels).
+    image_tokens: int = Field(default=6400, gt=0)
+    input_per_mtok: Price | None = None
+    output_per_mtok: Price | None = None
+    cached_input_per_mtok: Price | None = None
+    cache_write_per_mtok: Price | None = None
+    # Served at no charge. Without prices and without this, a model is refused at startup.
+    free: bool = False
+
+    @property
+    def priced(self) -> bool:
+        return self.input_per_mtok is not None and self.output_per_mtok is not None
+
+
+class Channel(_Strict):
+    name: str
+    type: str
+    base_url: str
+    api_key: SecretStr = SecretStr("")
+    models: list[str]
+    model_map: dict[str, str] = {}
+    groups: list[str] = ["default"]
+    priority: int = 0
+    weight: int = Field(default=1, ge=1)
+    headers: dict[str, str] = {}
+    anthropic_version: str = "2023-06-01"
+    # Type-specific options (e.g. the local model's threads) live here, checked by the provider.
+    options: dict[str, Any] = {}
+
+    @field_validator("base_url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        if not re.match(r"^https?://[^/\s]+", value):
+            raise ValueError("base_url must be an http(s) URL")
+        return value.rstrip("/")
+
+    def upstream_model(self, model: str) -> str:
+        return self.model_map.get(model, model)
+
+
+class Group(_Strict):
+    name: str = ""
+    rpm: int | None = Field(default=None, gt=0)
+    tpm: int | None = Field(default=None, gt=0)
+    max_concurrency: int | None = Field(default=None, gt=0)
+    price_ratio: Decimal = Field(default=Decimal(1), ge=0)
+    description: str = ""
+
+
+class Billing(_Strict):
+    # Largest hold one request may place, in USD; None holds the worst case (see docs/billing.md).
+    hold_cap_usd: Decimal | None = Field(default=None, gt=0)
+
+
+class Config(_Strict):
+    channels: list[Channel] = []
+    chat_models: dict[str, ChatModel] = {}
+    # Entries of ``models:`` that declare a ``kind`` other than chat belong to the task gateway.
+    task_models: dict[str, dict[str, Any]] = {}
+    groups: dict[str, Group] = {}
+    billing: Billing = Billing()
+    server: dict[str, Any] = {}
+
+
+def load_config(path: Path | None, environ: Mapping[str, str]) -> Config:
+    raw: Any = {}
+    if path is not None:
+        try:
+            raw = yaml.safe_load(path.read_text()) or {}
+        except FileNotFoundError:
+            raise ConfigError(f"config file {path} does not exist") from None
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"config file {path} is not valid YAML: {exc}") from None
+    if not isinstance(raw, dict):
+        raise ConfigError("the config file must hold a mapping at the top level")
+    return build_config(_interpolate(raw, environ))
+
+
+def build_config(raw: Mapping[str, Any]) -> Config:
+    unknown = set(raw) - {"channels", "models", "groups", "billing", "server"}
+    if unknown:
+        raise ConfigError(f"unknown top-level config keys: {', '.join(sorted(unknown))}")
+    models_raw = raw.get("models") or {}
+    if not isinstance(models_raw, dict):
+        raise ConfigError("models: must be a mapping of model name to settings")
+    chat: dict[str, Any] = {name: dict(entry) for name, entry in BUILTIN_CHAT_MODELS.items()}
+    tasks: dict[str, dict[str, Any]] = {}
+    for name, entry in models_raw.items():
+        entry = entry or {}
+        if not isinstance(entry, dict):
+            raise ConfigError(f"models.{name} must be a mapping")
+        if entry.get("kind", "chat") != "chat":
+            tasks[str(name)] = entry
+            continue
+        merged = {**chat.get(name, {}), **{k: v for k, v in entry.items() if k != "kind"}}
+        chat[str(name)] = merged
+    groups_raw = raw.get("groups") or {}
+    if "default" not in groups_raw:
+        groups_raw = {"default": {}, **groups_raw}
+    try:
+        config = Config(
+            channels=raw.get("channels") or [],
+            chat_models={n: ChatModel(name=n, **e) for n, e in chat.items()},
+            task_models=tasks,
+            groups={n: Group(name=n, **(e or {})) for n, e in groups_raw.items()},
+            billing=raw.get("billing") or {},
+            server=raw.get("server") or {},
+        )
+    except ValidationError as exc:
+        raise ConfigError(_describe(exc)) from None
+    _check_references(config)
+    return config
+
+
+def _check_references(config: Config) -> None:
+    seen: set[str] = set()
+    for channel in config.channels:
+        if channel.name in seen:
+            raise ConfigError(f"two channels are named {channel.name!r}")
+        seen.add(channel.name)
+        for group in channel.groups:
+            if group not in config.groups:
+                raise ConfigError(f"channel {channel.name!r} serves unknown group {group!r}")
+        for model in channel.models:
+            if model not in config.chat_models and model not in config.task_models:
+                raise ConfigError(
+                    f"channel {channel.name!r} lists model {model!r}, which is neither in the "
+                    "built-in catalog nor under models:"
+                )
+            chat = config.chat_models.get(model)
+            if chat is not None and not chat.priced and not chat.free:
+                # Serving a model nobody priced would give it away: say so before it happens.
+                raise ConfigError(
+                    f"model {model!r} is served by channel {channel.name!r} but has no price: "
+                    f"set models.{model}.input_per_mtok and output_per_mtok, or free: true"
+                )
+
+
+def _interpolate(value: Any, environ: Mapping[str, str]) -> Any:
+    if isinstance(value, str):
+
+        def replace(match: re.Match[str]) -> str:
+            name, default = match.group(1), match.group(2)
+            if name in environ:
+                return environ[name]
+            if default is not None:
+                return default
+            raise ConfigError(f"config refers to ${{{name}}}, which is not set in the environment")
+
+        return _ENV_REF.sub(replace, value)
+    if isinstance(value, list):
+        return [_interpolate(v, environ) for v in value]
+    if isinstance(value, dict):
+        return {k: _interpolate(v, environ) for k, v in value.items()}
+    return value
+
+
+def _describe(exc: ValidationError) -> str:
+    problems = []
+    for error in exc.errors():
+        where = ".".join(str(p) for p in error["loc"])
+        problems.append(f"{where}: {error['msg']}")
+    return "invalid config: " + "; ".join(problems)
+
+
+ChannelType = Literal["openai", "anthropic", "llamacpp"]

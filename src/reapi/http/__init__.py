@@ -1,0 +1,1 @@
+"""The HTTP surface: thin handlers that parse, call one service and render."""

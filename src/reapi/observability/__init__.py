@@ -1,0 +1,1 @@
+"""Access log and Prometheus metrics: what operators see of each call."""

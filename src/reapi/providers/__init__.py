@@ -1,0 +1,1 @@
+"""Upstream adapters: one module per upstream API behind the small ``Provider`` interface."""

@@ -1,0 +1,19 @@
+"""Channel type -> adapter. A new upstream API is one module plus one line here."""
+
+from __future__ import annotations
+
+from reapi.providers.base import Provider
+from reapi.providers.openai import OpenAIProvider
+
+PROVIDERS: dict[str, Provider] = {
+    "openai": OpenAIProvider(),
+}
+
+
+def provider_for(channel_type: str) -> Provider:
+    try:
+        return PROVIDERS[channel_type]
+    except KeyError:
+        raise ValueError(
+            f"unknown channel type {channel_type!r} (known: {', '.join(sorted(PROVIDERS))})"
+        ) from None

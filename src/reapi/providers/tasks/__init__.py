@@ -1,0 +1,1 @@
+"""Task upstream adapters: one module per upstream task API behind ``base.TaskAdapter``."""

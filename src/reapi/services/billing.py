@@ -1,0 +1,336 @@
+"""Balances, holds and settlement: the money side of every chat call.
+
+Life of a call: ``admit`` reserves the worst case (prompt bound + max_tokens at the model's
+rates, optionally capped) against ``balance - held`` in one conditional UPDATE, so concurrent
+calls can never together spend more than the balance. ``close`` runs exactly once per call, in
+the request's own flow, shielded from cancellation: it removes the hold and, for a call that
+produced an answer, posts one ledger charge keyed by the request id; for a failed call it only
+releases. Each call also leaves a usage record. A process that dies with calls in flight leaves
+holds whose owner stops heartbeating; any live process releases them (``recover_orphans``).
+
+Billing rules per outcome (docs/billing.md): ``ok`` is charged from the upstream's usage (or,
+if it sent none, from the documented estimate); ``client_gone`` is charged for the prompt and
+the output produced until the gateway cancelled the upstream; every other outcome is free.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+from dataclasses import dataclass
+from datetime import timedelta
+from decimal import Decimal
+
+from reapi.config import ChatModel, Group
+from reapi.errors import InsufficientBalance
+from reapi.money import format_usd, usd_to_units
+from reapi.protocols.usage import Usage
+from reapi.services import estimate
+from reapi.services.calls import CallRecord
+from reapi.services.keys import AccountError, Principal
+from reapi.services.limits import Limiter, Limits, LimitTicket
+from reapi.services.pricing import Rates
+from reapi.storage import accounts, ledger
+from reapi.storage.db import Database
+from reapi.storage.types import utcnow
+
+log = logging.getLogger("reapi.billing")
+
+CHARGED_OUTCOMES = frozenset({"ok", "client_gone"})
+
+
+@dataclass(slots=True)
+class Ticket:
+    """What ``admit`` reserved for one call, and what ``close`` needs to settle it."""
+
+    user_id: int
+    key_id: str
+    rates: Rates
+    prompt_bound: int
+    prompt_chars: int
+    hold: int = 0
+    limit: LimitTicket | None = None
+    closed: bool = False
+    cost: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Balance:
+    balance: int
+    held: int
+
+    @property
+    def available(self) -> int:
+        return self.balance - self.held
+
+
+class BillingService:
+    def __init__(
+        self,
+        db: Database,
+        limiter: Limiter,
+        *,
+        node_id: str,
+        hold_cap: Decimal | None = None,
+        owner_timeout: float = 30.0,
+    ) -> None:
+        self._db = db
+        self._limiter = limiter
+        self.owner = f"{node_id}/{secrets.token_hex(6)}"
+        self._hold_cap = usd_to_units(hold_cap) if hold_cap is not None else None
+        self._owner_timeout = owner_timeout
+        self._pending: set[asyncio.Task[int]] = set()
+
+    async def admit(
+        self,
+        call: CallRecord,
+        principal: Principal,
+        model: ChatModel,
+        group: Group,
+        body: dict[str, object],
+        max_tokens: int,
+    ) -> Ticket:
+        bound, chars = estimate.prompt_bound(body, model.image_tokens)
+        ticket = Ticket(
+            principal.user_id,
+            principal.key_id,
+            Rates.for_model(model, group.price_ratio),
+            bound,
+            chars,
+        )
+        call.billing = ticket
+        limits = Limits(group.rpm, group.tpm, group.max_concurrency)
+        if limits.any:
+            ticket.limit = await self._limiter.admit(
+                f"{principal.user_id}:{group.name}", limits, bound + max_tokens, call.request_id
+            )
+        if ticket.rates.free:
+            return ticket
+        worst = ticket.rates.worst_case(bound, max_tokens)
+        ticket.hold = min(worst, self._hold_cap) if self._hold_cap is not None else worst
+        async with self._db.session() as session:
+            account = await ledger.account(session, principal.user_id, "chat")
+            if account is None:
+                raise self._insufficient(worst, 0)
+            daily = 0
+            if principal.daily_limited:
+                daily = await ledger.key_daily_spent(session, principal.key_id, _today())
+            refused = await ledger.place_hold(
+                session,
+                account_id=account.id,
+                request_id=call.request_id,
+                amount=ticket.hold,
+                key_id=principal.key_id,
+                owner=self.owner,
+                daily_spent=daily,
+            )
+            if refused == "balance":
+                raise self._insufficient(worst, account.available)
+            if refused == "key":
+                raise InsufficientBalance(
+                    f"This key's spend limit does not cover this call (it may cost up to "
+                    f"${format_usd(worst)}). Raise the key's limit or use another key.",
+                    code="key_spend_limit",
+                )
+        return ticket
+
+    def _insufficient(self, worst: int, available: int) -> InsufficientBalance:
+        shown = min(worst, self._hold_cap) if self._hold_cap is not None else worst
+        return InsufficientBalance(
+            f"Insufficient balance: this call needs ${format_usd(shown)} reserved (prompt and "
+            f"max_tokens at the model's rates), and ${format_usd(max(available, 0))} is "
+            "available. Top up, or lower max_tokens.",
+        )
+
+    async def close(self, call: CallRecord) -> int:
+        """Settle or release, and record the call. Idempotent; survives cancellation."""
+        if call.closed:
+            return call.billing.cost if call.billing else 0
+        call.closed = True
+        task = asyncio.ensure_future(self._close(call))
+        self._pending.add(task)
+        task.add_done_callback(self._pending.discard)
+        return await asyncio.shield(task)
+
+    async def _close(self, call: CallRecord) -> int:
+        ticket = call.billing
+        if call.user_id is None:
+            return 0
+        usage = _billable_usage(call, ticket) if ticket is not None else None
+        cost = ticket.rates.cost(usage) if ticket is not None and usage is not None else 0
+        try:
+            async with self._db.session() as session:
+                if ticket is not None and ticket.hold:
+                    await ledger.take_hold(session, call.request_id)
+                if cost:
+                    assert ticket is not None and usage is not None
+                    account = await ledger.account(session, call.user_id, "chat")
+                    assert account is not None
+                    balance_after = await ledger.post_entry(
+                        session,
+                        account.id,
+                        -cost,
+                        kind="charge",
+                        request_id=call.request_id,
+                        user_id=call.user_id,
+                        key_id=call.key_id,
+                        model=call.model,
+                        group=call.group,
+                        channel=call.channel,
+                        prompt_tokens=usage.prompt_tokens,
+                        cached_tokens=usage.cached_tokens,
+                        cache_write_tokens=usage.cache_write_tokens,
+                        completion_tokens=usage.completion_tokens,
+                        prices=ticket.rates.as_record(),
+                        note="" if call.outcome == "ok" else call.outcome,
+                    )
+                    if balance_after < 0:
+                        log.warning(
+                            "request %s left account %s in debt: %s USD",
+                            call.request_id,
+                            account.id,
+                            format_usd(balance_after),
+                        )
+                    await ledger.add_key_spend(session, ticket.key_id, cost, _today())
+                recorded = usage or call.usage or Usage()
+                await ledger.record_usage(
+                    session,
+                    request_id=call.request_id,
+                    user_id=call.user_id,
+                    key_id=call.key_id or "",
+                    endpoint=call.endpoint,
+                    model=call.model,
+                    group=call.group,
+                    channel=call.channel,
+                    stream=call.stream,
+                    status=call.status,
+                    outcome=call.outcome,
+                    error_code=call.error_code,
+                    prompt_tokens=recorded.prompt_tokens,
+                    cached_tokens=recorded.cached_tokens,
+                    cache_write_tokens=recorded.cache_write_tokens,
+                    completion_tokens=recorded.completion_tokens,
+                    usage_estimated=call.usage_estimated,
+                    cost=cost,
+                    prices=ticket.rates.as_record() if ticket is not None else None,
+                    latency_ms=int(call.elapsed() * 1000),
+                    ttfb_ms=None if call.ttfb is None else int(call.ttfb * 1000),
+                )
+        finally:
+            if ticket is not None and ticket.limit is not None:
+                await self._limiter.finish(ticket.limit, usage.total_tokens if usage else 0)
+        if ticket is not None:
+            ticket.cost = cost
+        call.cost = cost
+        return cost
+
+    async def drain(self) -> None:
+        """Wait for settlements still running (shutdown)."""
+        if self._pending:
+            await asyncio.gather(*self._pending, return_exceptions=True)
+
+    # Operator side -----------------------------------------------------------------------
+
+    async def credit(
+        self,
+        user_name: str,
+        amount: int,
+        *,
+        note: str = "",
+        workspace: str = "chat",
+        kind: str = "credit",
+    ) -> int:
+        if amount <= 0 and kind == "credit":
+            raise AccountError("a credit must be a positive amount")
+        async with self._db.session() as session:
+            user = await accounts.user_by_name(session, user_name)
+            if user is None:
+                raise AccountError(f"no user named {user_name!r}")
+            account = await ledger.ensure_account(session, user.id, workspace)
+            return await ledger.post_entry(
+                session, account.id, amount, kind=kind, user_id=user.id, note=note[:500]
+            )
+
+    async def balance(self, user_name: str, workspace: str = "chat") -> Balance:
+        async with self._db.session() as session:
+            user = await accounts.user_by_name(session, user_name)
+            if user is None:
+                raise AccountError(f"no user named {user_name!r}")
+            account = await ledger.account(session, user.id, workspace)
+        return Balance(account.balance, account.held) if account else Balance(0, 0)
+
+    async def balance_of(self, user_id: int, workspace: str = "chat") -> Balance:
+        async with self._db.session() as session:
+            account = await ledger.account(session, user_id, workspace)
+        return Balance(account.balance, account.held) if account else Balance(0, 0)
+
+    # Liveness and recovery ---------------------------------------------------------------
+
+    async def heartbeat(self) -> None:
+        async with self._db.session() as session:
+            await ledger.heartbeat(session, self.owner)
+
+    async def recover_orphans(self) -> int:
+        """Release holds of processes that stopped heartbeating (crashed or killed)."""
+        stale_before = utcnow() - timedelta(seconds=self._owner_timeout)
+        async with self._db.session() as session:
+            orphans = await ledger.orphaned_holds(session, stale_before)
+        for request_id in orphans:
+            async with self._db.session() as session:
+                await ledger.release_orphan(session, request_id)
+        if orphans:
+            log.warning("released %d holds left by stopped gateway processes", len(orphans))
+        async with self._db.session() as session:
+            await ledger.forget_stale_processes(session, stale_before)
+        return len(orphans)
+
+    async def retire(self) -> None:
+        async with self._db.session() as session:
+            await ledger.forget_process(session, self.owner)
+
+    async def verify(self) -> list[str]:
+        stale_before = utcnow() - timedelta(seconds=self._owner_timeout)
+        problems: list[str] = []
+        async with self._db.session() as session:
+            for account_id, balance, ledger_sum, held, holds_sum in await ledger.ledger_mismatches(
+                session
+            ):
+                if balance != ledger_sum:
+                    problems.append(
+                        f"account {account_id}: balance {format_usd(balance)} but its ledger "
+                        f"sums to {format_usd(ledger_sum)}"
+                    )
+                if held != holds_sum:
+                    problems.append(
+                        f"account {account_id}: held {format_usd(held)} but its holds sum to "
+                        f"{format_usd(holds_sum)}"
+                    )
+            for request_id in await ledger.orphaned_holds(session, stale_before):
+                problems.append(f"hold {request_id} is orphaned: its gateway process is gone")
+            for request_id, count in await ledger.charges_per_request(session):
+                problems.append(f"request {request_id} was charged {count} times")
+        return problems
+
+
+def _billable_usage(call: CallRecord, ticket: Ticket) -> Usage | None:
+    if call.outcome not in CHARGED_OUTCOMES:
+        return None
+    reported = call.usage
+    produced = estimate.fair_tokens(call.output_chars)
+    if call.outcome == "ok" and reported is not None:
+        return reported
+    call.usage_estimated = True
+    prompt = (
+        reported.prompt_tokens
+        if reported and reported.prompt_tokens
+        else estimate.fair_tokens(ticket.prompt_chars)
+    )
+    completion = max(reported.completion_tokens if reported else 0, produced)
+    cached = reported.cached_tokens if reported else 0
+    written = reported.cache_write_tokens if reported else 0
+    return Usage(prompt, completion, cached, written)
+
+
+def _today() -> str:
+    return utcnow().date().isoformat()

@@ -1,0 +1,226 @@
+"""Users and API keys: creation, authentication with a short-lived cache, revocation.
+
+A key's secret is shown once and never stored: the database keeps its SHA-256 (a key carries 256
+random bits, so a fast hash is enough; there is nothing to brute-force). Lookups go by that hash
+and the match is confirmed with a constant-time comparison.
+
+Authentication answers from memory; an entry is re-read from the database once it is older than
+``cache_seconds``, so a revocation made anywhere (the CLI, another node) is honoured everywhere
+within that time, and at once on the node that revoked through the admin API.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+import secrets
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from reapi.errors import AuthenticationFailed
+from reapi.storage import accounts
+from reapi.storage.db import Database
+from reapi.storage.tables import ApiKey, User
+from reapi.storage.types import utcnow
+
+WORKSPACES = {"chat": "sk-", "tasks": "rk_live_"}
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@+-]{0,127}$")
+_GROUP = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+_NEGATIVE_CACHE_LIMIT = 10_000
+
+
+class AccountError(ValueError):
+    """An operator mistake (unknown user, bad name): one line, no traceback."""
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """Who is calling: resolved from a key, cached, passed down the request path."""
+
+    key_id: str
+    user_id: int
+    user_name: str
+    workspace: str
+    groups: tuple[str, ...]
+    default_group: str | None
+    expires_at: datetime | None = None
+    allowed_models: frozenset[str] | None = None
+    daily_limited: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class NewKey:
+    key: ApiKey
+    secret: str
+
+
+def hash_secret(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def check_name(name: str) -> str:
+    if not _NAME.match(name):
+        raise AccountError(
+            f"{name!r} is not a valid name: use 1-128 letters, digits and _ . @ + - "
+            "(starting with a letter or digit)"
+        )
+    return name
+
+
+def check_groups(groups: Sequence[str]) -> list[str]:
+    for group in groups:
+        if not _GROUP.match(group):
+            raise AccountError(f"{group!r} is not a valid group name")
+    return list(dict.fromkeys(groups))
+
+
+class KeyService:
+    def __init__(
+        self,
+        db: Database,
+        *,
+        cache_seconds: float = 1.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._db = db
+        self._ttl = cache_seconds
+        self._clock = clock
+        self._cache: dict[str, tuple[Principal | None, float]] = {}
+        self._last_used: dict[str, datetime] = {}
+
+    async def create_user(self, name: str, groups: Sequence[str] = ("default",)) -> User:
+        async with self._db.session() as session:
+            try:
+                return await accounts.add_user(
+                    session, check_name(name), check_groups(groups or ["default"])
+                )
+            except accounts.DuplicateName as exc:
+                raise AccountError(str(exc)) from None
+
+    async def require_user(self, name: str) -> User:
+        async with self._db.session() as session:
+            user = await accounts.user_by_name(session, name)
+        if user is None:
+            raise AccountError(f"no user named {name!r}")
+        return user
+
+    async def create_key(
+        self,
+        user_name: str,
+        *,
+        label: str = "",
+        group: str | None = None,
+        workspace: str = "chat",
+    ) -> NewKey:
+        if workspace not in WORKSPACES:
+            raise AccountError(f"unknown workspace {workspace!r}: use chat or tasks")
+        if group is not None:
+            check_groups([group])
+        secret = WORKSPACES[workspace] + secrets.token_urlsafe(32)
+        async with self._db.session() as session:
+            user = await accounts.user_by_name(session, user_name)
+            if user is None:
+                raise AccountError(f"no user named {user_name!r}")
+            if group is not None and group not in user.groups:
+                raise AccountError(
+                    f"user {user_name!r} may not use group {group!r} "
+                    f"(allowed: {', '.join(user.groups)})"
+                )
+            key = await accounts.add_key(
+                session,
+                ApiKey(
+                    id="key_" + secrets.token_hex(8),
+                    user_id=user.id,
+                    workspace=workspace,
+                    name=label,
+                    secret_hash=hash_secret(secret),
+                    hint=f"{secret[: len(WORKSPACES[workspace]) + 4]}...{secret[-4:]}",
+                    default_group=group,
+                ),
+            )
+        return NewKey(key, secret)
+
+    async def list_users(self) -> Sequence[User]:
+        async with self._db.session() as session:
+            return await accounts.list_users(session)
+
+    async def list_keys(self, user_name: str) -> Sequence[ApiKey]:
+        async with self._db.session() as session:
+            user = await accounts.user_by_name(session, user_name)
+            if user is None:
+                raise AccountError(f"no user named {user_name!r}")
+            return await accounts.keys_of_user(session, user.id)
+
+    async def revoke_key(self, key_id: str) -> ApiKey:
+        async with self._db.session() as session:
+            key = await accounts.key_by_id(session, key_id)
+            if key is None:
+                raise AccountError(f"no key with id {key_id!r}")
+            if key.revoked_at is None:
+                key.revoked_at = utcnow()
+            hashed = key.secret_hash
+        self._cache.pop(hashed, None)
+        return key
+
+    async def authenticate(self, secret: str | None, workspace: str = "chat") -> Principal:
+        if not secret:
+            raise AuthenticationFailed(
+                "You didn't provide an API key. Send it as 'Authorization: Bearer YOUR_KEY' "
+                "(or 'x-api-key: YOUR_KEY').",
+                code="missing_api_key",
+            )
+        hashed = hash_secret(secret)
+        now = self._clock()
+        cached = self._cache.get(hashed)
+        if cached is not None and cached[1] > now:
+            principal = cached[0]
+        else:
+            principal = await self._load(hashed)
+            if principal is None and len(self._cache) > _NEGATIVE_CACHE_LIMIT:
+                # Bounded memory under a flood of random keys: drop everything, reload on use.
+                self._cache.clear()
+            self._cache[hashed] = (principal, now + self._ttl)
+        if principal is None:
+            raise AuthenticationFailed("Incorrect API key provided.", code="invalid_api_key")
+        if principal.workspace != workspace:
+            raise AuthenticationFailed(
+                f"This key belongs to the {principal.workspace} workspace and cannot be used here.",
+                code="invalid_api_key",
+            )
+        self._last_used[principal.key_id] = utcnow()
+        return principal
+
+    async def _load(self, hashed: str) -> Principal | None:
+        async with self._db.session() as session:
+            found = await accounts.key_with_user_by_hash(session, hashed)
+        if found is None:
+            return None
+        key, user = found
+        if not hmac.compare_digest(key.secret_hash, hashed):
+            return None
+        if key.revoked_at is not None or user.disabled_at is not None:
+            return None
+        return Principal(
+            key_id=key.id,
+            user_id=user.id,
+            user_name=user.name,
+            workspace=key.workspace,
+            groups=tuple(user.groups),
+            default_group=key.default_group,
+            expires_at=key.expires_at,
+            allowed_models=frozenset(key.allowed_models)
+            if key.allowed_models is not None
+            else None,
+            daily_limited=key.daily_spend_limit is not None,
+        )
+
+    async def flush_last_used(self) -> None:
+        """Write last-used times in one batch; called periodically, off the request path."""
+        if not self._last_used:
+            return
+        pending, self._last_used = self._last_used, {}
+        async with self._db.session() as session:
+            await accounts.touch_keys(session, pending)

@@ -1,0 +1,70 @@
+"""Process settings. The only module that reads the environment.
+
+Everything else receives a ``Settings`` (or values taken from it) from ``create_app`` or the CLI,
+so tests can build any configuration without touching ``os.environ``.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+DEFAULT_DATABASE_URL = "sqlite:///reapi.db"
+
+
+@dataclass(frozen=True)
+class Settings:
+    database_url: str = DEFAULT_DATABASE_URL
+    redis_url: str | None = None
+    config_path: Path | None = None
+    admin_token: str | None = None
+    node_id: str = field(default_factory=socket.gethostname)
+    log_level: str = "INFO"
+    # Keys are re-read from the database at most this often, so a revocation made by another
+    # process (the CLI, another node) takes effect within this many seconds everywhere.
+    key_cache_seconds: float = 1.0
+    upstream_connect_timeout: float = 10.0
+    # Time to first byte of the upstream's answer, and the longest silence inside a stream.
+    upstream_read_timeout: float = 600.0
+    upstream_total_timeout: float = 3600.0
+    max_request_bytes: int = 32 * 1024 * 1024
+    # A gateway process that has not heartbeaten for this long is considered dead, and the
+    # holds it placed are released by any live process.
+    hold_owner_timeout: float = 30.0
+    # Worker processes of this server (reapi serve --workers): without Redis, each enforces
+    # its share of every rate limit.
+    workers: int = 1
+    environ: Mapping[str, str] = field(default_factory=dict, repr=False)
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: object) -> Settings:
+        env = dict(os.environ if environ is None else environ)
+        values: dict[str, object] = {"environ": env}
+        if url := env.get("REAPI_DATABASE_URL"):
+            values["database_url"] = url
+        if url := env.get("REAPI_REDIS_URL"):
+            values["redis_url"] = url
+        if path := env.get("REAPI_CONFIG"):
+            values["config_path"] = Path(path)
+        if token := env.get("REAPI_ADMIN_TOKEN"):
+            values["admin_token"] = token
+        if node := env.get("REAPI_NODE_ID"):
+            values["node_id"] = node
+        if level := env.get("REAPI_LOG_LEVEL"):
+            values["log_level"] = level.upper()
+        for name, key in (
+            ("key_cache_seconds", "REAPI_KEY_CACHE_SECONDS"),
+            ("upstream_connect_timeout", "REAPI_UPSTREAM_CONNECT_TIMEOUT"),
+            ("upstream_read_timeout", "REAPI_UPSTREAM_READ_TIMEOUT"),
+            ("upstream_total_timeout", "REAPI_UPSTREAM_TOTAL_TIMEOUT"),
+            ("hold_owner_timeout", "REAPI_HOLD_OWNER_TIMEOUT"),
+        ):
+            if raw := env.get(key):
+                values[name] = float(raw)
+        if raw := env.get("REAPI_WORKERS"):
+            values["workers"] = int(raw)
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**values)  # type: ignore[arg-type]

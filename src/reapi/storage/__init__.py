@@ -1,0 +1,1 @@
+"""Persistence: the only package with SQL or Redis calls. Tables, repositories, migrations."""

@@ -1,0 +1,165 @@
+"""Shared fixtures: a real database (SQLite by default, PostgreSQL when
+REAPI_TEST_DATABASE_URL says so), fake upstreams on 127.0.0.1 and a real gateway server."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+
+from reapi.app import create_app
+from reapi.config import Config, build_config
+from reapi.money import usd_to_units
+from reapi.services.billing import BillingService
+from reapi.services.keys import KeyService
+from reapi.services.limits import LocalLimiter
+from reapi.settings import Settings
+from reapi.storage import migrate
+from reapi.storage.db import Database, async_url
+from tests.fakes.openai_upstream import FakeOpenAI
+from tests.fakes.server import UvicornThread
+
+_counter = iter(range(1, 10**9))
+
+
+def unique(prefix: str) -> str:
+    return f"{prefix}{os.getpid()}x{next(_counter)}"
+
+
+@pytest.fixture(scope="session")
+def database_url(tmp_path_factory: pytest.TempPathFactory) -> str:
+    url = os.environ.get("REAPI_TEST_DATABASE_URL")
+    if url:
+        _reset_postgres(url)
+    else:
+        url = f"sqlite:///{tmp_path_factory.mktemp('db') / 'reapi.db'}"
+    migrate.upgrade(url)
+    return url
+
+
+def _reset_postgres(url: str) -> None:
+    async def reset() -> None:
+        engine = sa.ext.asyncio.create_async_engine(async_url(url))
+        async with engine.begin() as conn:
+            await conn.execute(sa.text("DROP SCHEMA public CASCADE"))
+            await conn.execute(sa.text("CREATE SCHEMA public"))
+        await engine.dispose()
+
+    import sqlalchemy.ext.asyncio  # noqa: F401
+
+    asyncio.run(reset())
+
+
+@pytest.fixture(scope="session")
+def fake_openai() -> Iterator[FakeOpenAI]:
+    server = FakeOpenAI().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def upstream(fake_openai: FakeOpenAI) -> FakeOpenAI:
+    fake_openai.reset()
+    return fake_openai
+
+
+def gateway_config(openai_url: str, **extra: Any) -> Config:
+    raw: dict[str, Any] = {
+        "channels": [
+            {
+                "name": "fake-openai",
+                "type": "openai",
+                "base_url": openai_url,
+                "api_key": "sk-upstream-secret",
+                "models": ["gpt-5.5", "gpt-5.4", "claude-sonnet-4-6", "mapped-model"],
+                "model_map": {"mapped-model": "upstream-name-7"},
+                "groups": ["default", "vip"],
+            }
+        ],
+        "models": {
+            "gpt-5.5": {"input_per_mtok": "1.25", "output_per_mtok": "10.00"},
+            "gpt-5.4": {
+                "input_per_mtok": "0.75",
+                "output_per_mtok": "4.50",
+                "cached_input_per_mtok": "0.075",
+            },
+            "claude-sonnet-4-6": {
+                "input_per_mtok": "3",
+                "output_per_mtok": "15",
+                "cached_input_per_mtok": "0.30",
+                "cache_write_per_mtok": "3.75",
+            },
+            "mapped-model": {"owned_by": "tests", "free": True},
+        },
+        "groups": {"default": {}, "vip": {}, "lonely": {}},
+    }
+    for key, value in extra.items():
+        raw[key] = value
+    return build_config(raw)
+
+
+class Gateway:
+    def __init__(self, server: UvicornThread, settings: Settings) -> None:
+        self.server = server
+        self.settings = settings
+        self.url = server.url
+
+    def key(
+        self,
+        *,
+        groups: tuple[str, ...] = ("default",),
+        group: str | None = None,
+        credit: str | None = "100",
+    ) -> str:
+        """A new user with one chat key and ``credit`` USD; returns the secret."""
+        return self.user(groups=groups, group=group, credit=credit)[1]
+
+    def user(
+        self,
+        *,
+        groups: tuple[str, ...] = ("default",),
+        group: str | None = None,
+        credit: str | None = "100",
+    ) -> tuple[str, str]:
+        """A new user (name, key secret) with ``credit`` USD in the chat workspace."""
+
+        async def make() -> tuple[str, str]:
+            db = Database(self.settings.database_url)
+            try:
+                service = KeyService(db)
+                user = await service.create_user(unique("user"), groups)
+                if credit is not None:
+                    billing = BillingService(db, LocalLimiter(), node_id="tests")
+                    await billing.credit(user.name, usd_to_units(credit))
+                return user.name, (await service.create_key(user.name, group=group)).secret
+            finally:
+                await db.dispose()
+
+        return asyncio.run(make())
+
+
+@pytest.fixture(scope="module")
+def gateway(
+    fake_openai: FakeOpenAI, database_url: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Gateway]:
+    settings = Settings(database_url=database_url, key_cache_seconds=0.2, upstream_read_timeout=3.0)
+    config = gateway_config(fake_openai.base_url)
+    server = UvicornThread(lambda: create_app(settings, config)).start()
+    yield Gateway(server, settings)
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def openai_spec() -> dict[str, Any]:
+    import yaml
+
+    path = Path(__file__).resolve().parents[2] / "shared" / "specs" / "openai-openapi.yaml"
+    if not path.exists():
+        path = Path(os.environ.get("REAPI_OPENAI_SPEC", "../shared/specs/openai-openapi.yaml"))
+    with path.open() as handle:
+        return dict(yaml.load(handle, Loader=yaml.CSafeLoader))

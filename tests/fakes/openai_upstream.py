@@ -1,0 +1,249 @@
+"""An upstream that speaks the OpenAI Chat Completions wire format, streaming included.
+
+Tests script its next answers (``enqueue``) and read what it received (``requests``). Streams
+can be written in small byte pieces to split SSE events at awkward boundaries, broken off in the
+middle, or dribbled slowly to observe a client that leaves.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+from aiohttp import web
+
+from tests.fakes.server import LoopThread, free_port
+
+
+@dataclass
+class Reply:
+    text: str = "Hello! How can I help you today?"
+    prompt_tokens: int = 12
+    completion_tokens: int = 9
+    cached_tokens: int = 0
+    finish_reason: str = "stop"
+    tool_calls: list[dict[str, Any]] | None = None
+    model: str | None = None  # default: echo the model of the request
+    # Streaming shape:
+    split_bytes: int | None = None  # write the SSE bytes in pieces of this size
+    break_after: int | None = None  # drop the connection after this many chunks
+    interval: float = 0.0  # pause between chunks
+    send_usage: bool = True  # include a usage chunk when the request asks for it
+    usage_in_last_choice_chunk: bool = False
+    delay: float = 0.0  # before the response starts
+
+
+@dataclass
+class Fail:
+    status: int
+    body: Any = None
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class Recorded:
+    path: str
+    headers: dict[str, str]
+    body: Any
+    disconnected: bool = False
+    chunks_sent: int = 0
+
+
+class FakeOpenAI:
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.requests: list[Recorded] = []
+        self.script: deque[Reply | Fail] = deque()
+        self._ids = itertools.count(1)
+        self._loop = LoopThread()
+        self._runner: web.AppRunner | None = None
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/v1"
+
+    def start(self) -> FakeOpenAI:
+        self._loop.call(self._start())
+        return self
+
+    def stop(self) -> None:
+        if self._runner is not None:
+            self._loop.call(self._runner.cleanup())
+        self._loop.stop()
+
+    def enqueue(self, *behaviours: Reply | Fail) -> None:
+        self.script.extend(behaviours)
+
+    def reset(self) -> None:
+        self.requests.clear()
+        self.script.clear()
+
+    async def _start(self) -> None:
+        app = web.Application()
+        app.router.add_post("/v1/chat/completions", self._chat)
+        self._runner = web.AppRunner(app, handle_signals=False)
+        await self._runner.setup()
+        await web.TCPSite(self._runner, "127.0.0.1", self.port).start()
+
+    async def _chat(self, request: web.Request) -> web.StreamResponse:
+        raw = await request.read()
+        try:
+            body = orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            body = raw
+        record = Recorded(request.path, dict(request.headers), body)
+        self.requests.append(record)
+        behaviour = self.script.popleft() if self.script else Reply()
+        if isinstance(behaviour, Fail):
+            payload = behaviour.body
+            if payload is None:
+                payload = {
+                    "error": {
+                        "message": f"fake failure {behaviour.status}",
+                        "type": "server_error",
+                        "param": None,
+                        "code": None,
+                    }
+                }
+            data = payload if isinstance(payload, bytes) else orjson.dumps(payload)
+            return web.Response(
+                body=data,
+                status=behaviour.status,
+                headers=behaviour.headers,
+                content_type="application/json",
+            )
+        if behaviour.delay:
+            await asyncio.sleep(behaviour.delay)
+        model = behaviour.model or (body.get("model") if isinstance(body, dict) else "x")
+        if isinstance(body, dict) and body.get("stream"):
+            return await self._stream(request, record, body, behaviour, model)
+        return web.Response(
+            body=orjson.dumps(self._completion(behaviour, model)), content_type="application/json"
+        )
+
+    def _usage(self, reply: Reply) -> dict[str, Any]:
+        return {
+            "prompt_tokens": reply.prompt_tokens,
+            "completion_tokens": reply.completion_tokens,
+            "total_tokens": reply.prompt_tokens + reply.completion_tokens,
+            "prompt_tokens_details": {"cached_tokens": reply.cached_tokens, "audio_tokens": 0},
+            "completion_tokens_details": {"reasoning_tokens": 0},
+        }
+
+    def _completion(self, reply: Reply, model: str) -> dict[str, Any]:
+        message: dict[str, Any] = {"role": "assistant", "content": reply.text, "refusal": None}
+        if reply.tool_calls:
+            message["content"] = None
+            message["tool_calls"] = reply.tool_calls
+        return {
+            "id": f"chatcmpl-fake{next(self._ids)}",
+            "object": "chat.completion",
+            "created": int(time.time()),
+            "model": model,
+            "system_fingerprint": "fp_fake",
+            "choices": [
+                {
+                    "index": 0,
+                    "message": message,
+                    "logprobs": None,
+                    "finish_reason": reply.finish_reason,
+                }
+            ],
+            "usage": self._usage(reply),
+        }
+
+    def _chunks(self, reply: Reply, model: str, include_usage: bool) -> list[dict[str, Any]]:
+        base = {
+            "id": f"chatcmpl-fake{next(self._ids)}",
+            "object": "chat.completion.chunk",
+            "created": int(time.time()),
+            "model": model,
+            "system_fingerprint": "fp_fake",
+        }
+
+        def chunk(delta: dict[str, Any], finish: str | None = None) -> dict[str, Any]:
+            out = {
+                **base,
+                "choices": [
+                    {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}
+                ],
+            }
+            if include_usage:
+                out["usage"] = None
+            return out
+
+        chunks = [chunk({"role": "assistant", "content": "", "refusal": None})]
+        if reply.tool_calls:
+            for index, call in enumerate(reply.tool_calls):
+                args = call["function"]["arguments"]
+                chunks.append(
+                    chunk(
+                        {
+                            "tool_calls": [
+                                {
+                                    "index": index,
+                                    "id": call["id"],
+                                    "type": "function",
+                                    "function": {"name": call["function"]["name"], "arguments": ""},
+                                }
+                            ]
+                        }
+                    )
+                )
+                for start in range(0, len(args), 7):
+                    piece = args[start : start + 7]
+                    chunks.append(
+                        chunk({"tool_calls": [{"index": index, "function": {"arguments": piece}}]})
+                    )
+        else:
+            words = reply.text.split(" ")
+            for i, word in enumerate(words):
+                chunks.append(chunk({"content": word if i == 0 else " " + word}))
+        last = chunk({}, reply.finish_reason)
+        chunks.append(last)
+        if include_usage and reply.send_usage:
+            if reply.usage_in_last_choice_chunk:
+                last["usage"] = self._usage(reply)
+            else:
+                chunks.append({**base, "choices": [], "usage": self._usage(reply)})
+        return chunks
+
+    async def _stream(
+        self,
+        request: web.Request,
+        record: Recorded,
+        body: dict[str, Any],
+        reply: Reply,
+        model: str,
+    ) -> web.StreamResponse:
+        include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
+        response = web.StreamResponse(headers={"content-type": "text/event-stream"})
+        await response.prepare(request)
+        events = [
+            b"data: " + orjson.dumps(c) + b"\n\n" for c in self._chunks(reply, model, include_usage)
+        ]
+        events.append(b"data: [DONE]\n\n")
+        try:
+            for index, event in enumerate(events):
+                if reply.break_after is not None and index >= reply.break_after:
+                    assert request.transport is not None
+                    request.transport.close()
+                    return response
+                if reply.split_bytes:
+                    for start in range(0, len(event), reply.split_bytes):
+                        await response.write(event[start : start + reply.split_bytes])
+                else:
+                    await response.write(event)
+                record.chunks_sent += 1
+                if reply.interval:
+                    await asyncio.sleep(reply.interval)
+            await response.write_eof()
+        except (ConnectionResetError, asyncio.CancelledError):
+            record.disconnected = True
+            raise
+        return response

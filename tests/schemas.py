@@ -1,0 +1,55 @@
+"""Validate what the gateway emits against the official OpenAI OpenAPI schemas."""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Any
+
+from jsonschema import Draft202012Validator
+from referencing import Registry, Resource
+from referencing.jsonschema import DRAFT202012
+
+_SPEC_URI = "urn:openai-openapi"
+_spec: dict[str, Any] | None = None
+
+
+def use_spec(spec: dict[str, Any]) -> None:
+    global _spec
+    if _spec is None:
+        _spec = _nullable_to_json_schema(spec)
+
+
+def _nullable_to_json_schema(node: Any) -> Any:
+    """The spec still marks optional-null with OpenAPI 3.0's ``nullable: true``, which JSON
+    Schema 2020-12 ignores; rewrite it to the equivalent ``null`` type so validation is exact."""
+    if isinstance(node, list):
+        return [_nullable_to_json_schema(item) for item in node]
+    if not isinstance(node, dict):
+        return node
+    out = {key: _nullable_to_json_schema(value) for key, value in node.items()}
+    if out.pop("nullable", False) is True:
+        if isinstance(out.get("type"), str):
+            out["type"] = [out["type"], "null"]
+            if "enum" in out:
+                out["enum"] = [*out["enum"], None]
+        else:
+            return {"anyOf": [out, {"type": "null"}]}
+    return out
+
+
+@cache
+def _validator(name: str) -> Draft202012Validator:
+    assert _spec is not None, "call use_spec first (the openai_spec fixture)"
+    registry: Registry[Any] = Registry().with_resource(
+        _SPEC_URI, Resource.from_contents(_spec, default_specification=DRAFT202012)
+    )
+    return Draft202012Validator(
+        {"$ref": f"{_SPEC_URI}#/components/schemas/{name}"}, registry=registry
+    )
+
+
+def assert_valid(name: str, instance: Any) -> None:
+    errors = sorted(_validator(name).iter_errors(instance), key=lambda e: list(e.path))
+    assert not errors, f"{name} violations: " + "; ".join(
+        f"{'/'.join(map(str, e.path))}: {e.message}" for e in errors[:5]
+    )

@@ -1,0 +1,50 @@
+from reapi.protocols.tasks import (
+    TaskErrorCode,
+    TaskOutput,
+    TaskView,
+    Track,
+    render_task,
+)
+from reapi.providers.tasks.base import JobOutput, JobState, SubmitError
+from reapi.providers.tasks.reapi import task_state
+from reapi.services.tasks.outputs import job_failure, submit_failure, task_output, timeout_failure
+
+
+def test_failure_codes() -> None:
+    refused = submit_failure(SubmitError("moderated", certain=True, status=400, rejected=True))
+    assert refused.code == TaskErrorCode.UPSTREAM_REJECTED and refused.message == "moderated"
+    broke = submit_failure(SubmitError("reset", certain=False))
+    assert broke.code == TaskErrorCode.UPSTREAM_FAILED
+    assert job_failure(JobState.failed("OOM")).code == TaskErrorCode.UPSTREAM_FAILED
+    late = timeout_failure(900)
+    assert late.code == TaskErrorCode.UPSTREAM_TIMEOUT and late.http_status == 504
+    assert "900" in late.message
+
+
+def test_task_output_keeps_order_and_labels() -> None:
+    outputs = [
+        (JobOutput(url="u0", label="vocals"), "https://cdn/0.mp3"),
+        (JobOutput(url="u1", label="no_vocals"), "https://cdn/1.mp3"),
+    ]
+    assert task_output("audio", outputs) == TaskOutput(
+        ["https://cdn/0.mp3", "https://cdn/1.mp3"],
+        [
+            Track("audio", "vocals", "https://cdn/0.mp3"),
+            Track("audio", "no_vocals", "https://cdn/1.mp3"),
+        ],
+    )
+    plain = task_output("image", [(JobOutput(data=b"png"), "https://cdn/0.png")])
+    assert (list(plain.urls), list(plain.tracks)) == (["https://cdn/0.png"], [])
+
+
+def test_what_we_render_the_reapi_adapter_reads() -> None:
+    """Chained gateways: our own poll answer must parse back into the same outputs."""
+    out = TaskOutput(["https://cdn/0.mp3"], [Track("audio", "vocals", "https://cdn/0.mp3")], None)
+    body = render_task(TaskView("task_1", "m", "audio", "completed", 1, out))
+    state = task_state(body)
+    assert [(o.url, o.label) for o in state.outputs] == [("https://cdn/0.mp3", "vocals")]
+    failed = render_task(TaskView("task_1", "m", "audio", "failed", 1))
+    assert task_state(failed).status == "failed"
+    assert task_state(render_task(TaskView("task_1", "m", "audio", "processing", 1))).status == (
+        "processing"
+    )
