@@ -194,6 +194,9 @@ class Mocks:
         for p in reversed(self.procs):
             p.stop()
 
+    def pids(self) -> list[int]:
+        return [pid for p in self.procs for pid in _tree(p.popen.pid)]
+
 
 def start_mocks(workdir: Path, hold_chunks: int, hold_itl: float) -> Mocks:
     """nginx on the rig core in front of two delay mocks, also on the rig core."""
