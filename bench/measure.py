@@ -172,11 +172,12 @@ def max_rate(system: System, cfg: Config, hint: float) -> dict[str, Any]:
             return probe(rate, retry=False)
         return r["pass"]
 
+    start = min(cfg.rate_cap, hint * 0.5)
     best, fail = 0.0, None
-    if probe(min(cfg.rate_cap, hint * 0.5)):
-        best = min(cfg.rate_cap, hint * 0.5)
-        for f in (0.7, 0.85, 1.0, 1.15, 1.3, 1.6, 2.0, 3.0):
-            rate = min(cfg.rate_cap, hint * f)
+    if probe(start):
+        best = start
+        for f in (1.4, 1.7, 2.0, 2.3, 2.6, 3.2, 4.0, 6.0):
+            rate = min(cfg.rate_cap, start * f)
             if rate <= best:
                 break
             if not probe(rate):
@@ -184,12 +185,12 @@ def max_rate(system: System, cfg: Config, hint: float) -> dict[str, Any]:
                 break
             best = rate
     else:
-        fail = hint * 0.5
-        for f in (0.3, 0.15, 0.05, 0.01):
-            if probe(hint * f):
-                best = hint * f
+        fail = start
+        for f in (0.6, 0.3, 0.1, 0.02):
+            if probe(start * f):
+                best = start * f
                 break
-            fail = hint * f
+            fail = start * f
     if best and fail and probe((best + fail) / 2):
         best = (best + fail) / 2
     confirmed = bool(best) and probe(best)

@@ -62,7 +62,8 @@ def parse_args() -> argparse.Namespace:
     ap.add_argument("--stream-levels", default="25,100,250,500,1000,1500")
     ap.add_argument("--hold-chunks", type=int, default=60, help="chunks per held stream")
     ap.add_argument("--hold-itl", type=float, default=0.05, help="seconds between held chunks")
-    ap.add_argument("--rate-cap", type=float, default=20000, help="the rate client's ceiling")
+    ap.add_argument("--rate-cap", type=float, default=15000,
+                    help="highest rate tried; the rate client's own ceiling on one core")
     ap.add_argument("--reapi-src", default=str(BENCH.parent), help="reapi checkout to install")
     ap.add_argument("--pg-url", default="postgresql://postgres@127.0.0.1:5432/reapi_bench",
                     help="database the rig drops and recreates for reapi-pg")
