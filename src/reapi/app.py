@@ -21,31 +21,41 @@ from starlette.routing import Route
 
 from reapi.config import Config, load_config
 from reapi.errors import GatewayError
+from reapi.http import account, admin, meta
 from reapi.http import chat as chat_http
-from reapi.http import meta
+from reapi.http import tasks as tasks_http
+from reapi.http.fast_routes import FastRoutes
 from reapi.http.render import openai_error
 from reapi.http.state import Gateway
 from reapi.observability.access import AccessLog
 from reapi.observability.metrics import Metrics
+from reapi.providers.llamacpp.channels import LocalServers
 from reapi.services.billing import BillingService
 from reapi.services.calls import new_request_id
 from reapi.services.chat import ChatService
+from reapi.services.demo import demo_config
 from reapi.services.keys import KeyService
 from reapi.services.limits import Limiter, LocalLimiter, RedisLimiter
 from reapi.services.routing import Router
 from reapi.services.upstream import UpstreamClient
 from reapi.settings import Settings
 from reapi.storage.db import Database
+from reapi.storage.hot_ledger import hot_ledger_for
+from reapi.worker.runtime import TaskRuntime
 
 log = logging.getLogger("reapi")
 
 
-def create_app(settings: Settings, config: Config | None = None) -> Starlette:
+def create_app(settings: Settings, config: Config | None = None) -> FastRoutes:
     if config is None:
-        config = load_config(settings.config_path, settings.environ)
+        config = (
+            demo_config() if settings.demo else load_config(settings.config_path, settings.environ)
+        )
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        local = LocalServers()
+        channels = await local.start(config.channels)
         db = Database(settings.database_url)
         session = aiohttp.ClientSession(
             connector=aiohttp.TCPConnector(limit=0, ttl_dns_cache=300, keepalive_timeout=60),
@@ -60,25 +70,28 @@ def create_app(settings: Settings, config: Config | None = None) -> Starlette:
         keys = KeyService(db, cache_seconds=settings.key_cache_seconds)
         metrics = Metrics(set(config.chat_models))
         limiter = _limiter(settings)
+        hot = hot_ledger_for(settings.database_url)
+        await hot.start()
         billing = BillingService(
             db,
             limiter,
             node_id=settings.node_id,
             hold_cap=config.billing.hold_cap_usd,
             owner_timeout=settings.hold_owner_timeout,
+            hot=hot,
         )
         await billing.heartbeat()
         await billing.recover_orphans()
+        app.state.tasks = tasks = await TaskRuntime.start(settings, config, db, keys)
         app.state.gateway = Gateway(
             settings=settings,
             config=config,
             keys=keys,
-            chat=ChatService(
-                config, Router(config.channels), UpstreamClient(session, timeout), billing
-            ),
+            chat=ChatService(config, Router(channels), UpstreamClient(session, timeout), billing),
             billing=billing,
             metrics=metrics,
             access=AccessLog(metrics),
+            local=local,
         )
         jobs = [
             asyncio.create_task(_every(60.0, keys.flush_last_used)),
@@ -91,19 +104,26 @@ def create_app(settings: Settings, config: Config | None = None) -> Starlette:
             for job in jobs:
                 job.cancel()
             await asyncio.gather(*jobs, return_exceptions=True)
+            await tasks.stop()
             await billing.drain()
             await billing.retire()
+            await hot.close()
             await keys.flush_last_used()
             await limiter.close()
             await session.close()
             await db.dispose()
+            await local.stop()
 
     async def server_error(request: Request, exc: Exception) -> Response:
         log.exception("unhandled error on %s %s", request.method, request.url.path)
+        if tasks_http.owns(request):
+            return tasks_http.http_error(request, exc)
         return openai_error(GatewayError("The gateway failed unexpectedly."), new_request_id())
 
     async def http_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, HTTPException)
+        if tasks_http.owns(request):
+            return tasks_http.http_error(request, exc)
         if exc.status_code == 404:
             return await meta.not_found(request, exc)
         error = GatewayError(str(exc.detail), code="http_error")
@@ -113,14 +133,25 @@ def create_app(settings: Settings, config: Config | None = None) -> Starlette:
 
     routes = [
         Route("/v1/chat/completions", chat_http.chat_completions, methods=["POST"]),
+        Route("/v1/messages", chat_http.messages, methods=["POST"]),
+        Route("/v1/messages/count_tokens", chat_http.count_tokens, methods=["POST"]),
+        Route("/", chat_http.warm_up, methods=["HEAD", "GET"]),
+        Route("/api/hello", chat_http.warm_up, methods=["HEAD", "GET"]),
         Route("/v1/models", meta.list_models, methods=["GET"]),
         Route("/healthz", meta.healthz, methods=["GET"]),
         Route("/metrics", meta.metrics, methods=["GET"]),
+        *account.routes,
+        *admin.routes,
+        *tasks_http.routes(),
     ]
-    return Starlette(
+    app = Starlette(
         routes=routes,
         lifespan=lifespan,
         exception_handlers={HTTPException: http_error, Exception: server_error},
+    )
+    return FastRoutes(
+        app,
+        {"/v1/chat/completions": chat_http.chat_completions, "/v1/messages": chat_http.messages},
     )
 
 
@@ -128,7 +159,9 @@ def _limiter(settings: Settings) -> Limiter:
     if settings.redis_url:
         import redis.asyncio as redis
 
-        return RedisLimiter(redis.from_url(settings.redis_url))
+        return RedisLimiter(
+            redis.from_url(settings.redis_url), prefix=settings.redis_prefix + "rl:"
+        )
     return LocalLimiter(share=settings.workers)
 
 
@@ -142,6 +175,6 @@ async def _every(seconds: float, job: object) -> None:
             log.exception("background job failed; will try again")
 
 
-def app_from_environment() -> Starlette:
+def app_from_environment() -> FastRoutes:
     """Factory for ``uvicorn --factory`` and ``reapi serve`` workers."""
     return create_app(Settings.from_env())

@@ -14,9 +14,18 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from reapi.catalog import BUILTIN_CHAT_MODELS
+from reapi.services.tasks.defaults import BUILTIN_TASK_MODELS
 
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
@@ -40,6 +49,9 @@ class ChatModel(_Strict):
     default_max_tokens: int = Field(default=4096, gt=0)
     temperature_range: tuple[Decimal, Decimal] = (Decimal(0), Decimal(2))
     top_p_range: tuple[Decimal, Decimal] = (Decimal(0), Decimal(1))
+    # OpenAI's reasoning models refuse "max_tokens" and want "max_completion_tokens": requests
+    # to OpenAI-format channels are renamed accordingly.
+    max_tokens_field: Literal["max_tokens", "max_completion_tokens"] = "max_tokens"
     # Tokens one image may cost at most, for sizing holds (upstreams bill images by pixels).
     image_tokens: int = Field(default=6400, gt=0)
     input_per_mtok: Price | None = None
@@ -57,7 +69,8 @@ class ChatModel(_Strict):
 class Channel(_Strict):
     name: str
     type: str
-    base_url: str
+    # Required for every type but llamacpp, whose server the gateway starts itself.
+    base_url: str = ""
     api_key: SecretStr = SecretStr("")
     models: list[str]
     model_map: dict[str, str] = {}
@@ -72,9 +85,15 @@ class Channel(_Strict):
     @field_validator("base_url")
     @classmethod
     def _http_url(cls, value: str) -> str:
-        if not re.match(r"^https?://[^/\s]+", value):
+        if value and not re.match(r"^https?://[^/\s]+", value):
             raise ValueError("base_url must be an http(s) URL")
         return value.rstrip("/")
+
+    @model_validator(mode="after")
+    def _needs_url(self) -> Channel:
+        if not self.base_url and self.type != "llamacpp":
+            raise ValueError(f"channel {self.name!r} needs a base_url")
+        return self
 
     def upstream_model(self, model: str) -> str:
         return self.model_map.get(model, model)
@@ -94,6 +113,47 @@ class Billing(_Strict):
     hold_cap_usd: Decimal | None = Field(default=None, gt=0)
 
 
+class TaskS3(_Strict):
+    """An S3-compatible bucket for task outputs (AWS S3, R2, MinIO, ...)."""
+
+    bucket: str
+    endpoint_url: str | None = None
+    region: str = "us-east-1"
+    access_key_id: SecretStr | None = None
+    secret_access_key: SecretStr | None = None
+    prefix: str = ""
+
+
+class TaskSettings(_Strict):
+    """The task gateway's runtime: media store, workers, webhooks (docs/tasks.md)."""
+
+    # Origin put in front of /media/... output URLs; None uses the origin the poll came to.
+    public_url: str | None = None
+    media_dir: str = "media"
+    s3: TaskS3 | None = None
+    retention_hours: int = Field(default=168, gt=0)
+    # Concurrent tasks each ``reapi serve`` process works on; 0 leaves all work to
+    # ``reapi worker`` processes.
+    workers: int = Field(default=4, ge=0)
+    lease_seconds: float = Field(default=30.0, gt=0)
+    poll_interval: float = Field(default=2.0, gt=0)
+    poll_max_interval: float = Field(default=15.0, gt=0)
+    sweep_interval: float = Field(default=300.0, gt=0)
+    webhook_secret: SecretStr | None = None
+    webhook_max_attempts: int = Field(default=8, ge=1)
+    webhook_backoff: float = Field(default=2.0, gt=0)
+    # Networks or host names the SSRF guard lets through besides public addresses. Only for
+    # upstreams and media hosts on a trusted private network (and the test suite).
+    allow_private: list[str] = []
+
+    @field_validator("public_url")
+    @classmethod
+    def _origin(cls, value: str | None) -> str | None:
+        if value is not None and not re.match(r"^https?://[^/\s]+", value):
+            raise ValueError("public_url must be an http(s) URL")
+        return value.rstrip("/") if value is not None else None
+
+
 class Config(_Strict):
     channels: list[Channel] = []
     chat_models: dict[str, ChatModel] = {}
@@ -102,6 +162,7 @@ class Config(_Strict):
     groups: dict[str, Group] = {}
     billing: Billing = Billing()
     server: dict[str, Any] = {}
+    tasks: TaskSettings = TaskSettings()
 
 
 def load_config(path: Path | None, environ: Mapping[str, str]) -> Config:
@@ -119,7 +180,7 @@ def load_config(path: Path | None, environ: Mapping[str, str]) -> Config:
 
 
 def build_config(raw: Mapping[str, Any]) -> Config:
-    unknown = set(raw) - {"channels", "models", "groups", "billing", "server"}
+    unknown = set(raw) - {"channels", "models", "groups", "billing", "server", "tasks"}
     if unknown:
         raise ConfigError(f"unknown top-level config keys: {', '.join(sorted(unknown))}")
     models_raw = raw.get("models") or {}
@@ -147,6 +208,7 @@ def build_config(raw: Mapping[str, Any]) -> Config:
             groups={n: Group(name=n, **(e or {})) for n, e in groups_raw.items()},
             billing=raw.get("billing") or {},
             server=raw.get("server") or {},
+            tasks=raw.get("tasks") or {},
         )
     except ValidationError as exc:
         raise ConfigError(_describe(exc)) from None
@@ -164,7 +226,10 @@ def _check_references(config: Config) -> None:
             if group not in config.groups:
                 raise ConfigError(f"channel {channel.name!r} serves unknown group {group!r}")
         for model in channel.models:
-            if model not in config.chat_models and model not in config.task_models:
+            # Built-in task models are known without a models: entry; the task runtime checks
+            # task channels against the full task catalog when it starts.
+            known_task = model in config.task_models or model in BUILTIN_TASK_MODELS
+            if model not in config.chat_models and not known_task:
                 raise ConfigError(
                     f"channel {channel.name!r} lists model {model!r}, which is neither in the "
                     "built-in catalog nor under models:"

@@ -19,6 +19,8 @@ DEFAULT_DATABASE_URL = "sqlite:///reapi.db"
 class Settings:
     database_url: str = DEFAULT_DATABASE_URL
     redis_url: str | None = None
+    # Every Redis key the gateway writes starts with this, so deployments can share a server.
+    redis_prefix: str = "reapi:"
     config_path: Path | None = None
     admin_token: str | None = None
     node_id: str = field(default_factory=socket.gethostname)
@@ -37,6 +39,8 @@ class Settings:
     # Worker processes of this server (reapi serve --workers): without Redis, each enforces
     # its share of every rate limit.
     workers: int = 1
+    # Serve the local demo model with no config file (reapi serve --demo).
+    demo: bool = False
     environ: Mapping[str, str] = field(default_factory=dict, repr=False)
 
     @classmethod
@@ -47,6 +51,8 @@ class Settings:
             values["database_url"] = url
         if url := env.get("REAPI_REDIS_URL"):
             values["redis_url"] = url
+        if prefix := env.get("REAPI_REDIS_PREFIX"):
+            values["redis_prefix"] = prefix
         if path := env.get("REAPI_CONFIG"):
             values["config_path"] = Path(path)
         if token := env.get("REAPI_ADMIN_TOKEN"):
@@ -64,6 +70,8 @@ class Settings:
         ):
             if raw := env.get(key):
                 values[name] = float(raw)
+        if env.get("REAPI_DEMO") == "1":
+            values["demo"] = True
         if raw := env.get("REAPI_WORKERS"):
             values["workers"] = int(raw)
         values.update({k: v for k, v in overrides.items() if v is not None})

@@ -1,4 +1,6 @@
-"""An upstream that speaks the OpenAI Chat Completions wire format, streaming included.
+"""An upstream that speaks the OpenAI Chat Completions wire format (``/v1/chat/completions``)
+and the Anthropic Messages wire format (``/v1/messages``, ``/v1/messages/count_tokens``), both
+streaming and not.
 
 Tests script its next answers (``enqueue``) and read what it received (``requests``). Streams
 can be written in small byte pieces to split SSE events at awkward boundaries, broken off in the
@@ -67,6 +69,10 @@ class FakeOpenAI:
     def base_url(self) -> str:
         return f"http://127.0.0.1:{self.port}/v1"
 
+    @property
+    def anthropic_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
     def start(self) -> FakeOpenAI:
         self._loop.call(self._start())
         return self
@@ -86,11 +92,13 @@ class FakeOpenAI:
     async def _start(self) -> None:
         app = web.Application()
         app.router.add_post("/v1/chat/completions", self._chat)
+        app.router.add_post("/v1/messages", self._messages)
+        app.router.add_post("/v1/messages/count_tokens", self._count_tokens)
         self._runner = web.AppRunner(app, handle_signals=False)
         await self._runner.setup()
         await web.TCPSite(self._runner, "127.0.0.1", self.port).start()
 
-    async def _chat(self, request: web.Request) -> web.StreamResponse:
+    async def _receive(self, request: web.Request) -> tuple[Recorded, Any, Reply | Fail]:
         raw = await request.read()
         try:
             body = orjson.loads(raw)
@@ -98,7 +106,10 @@ class FakeOpenAI:
             body = raw
         record = Recorded(request.path, dict(request.headers), body)
         self.requests.append(record)
-        behaviour = self.script.popleft() if self.script else Reply()
+        return record, body, self.script.popleft() if self.script else Reply()
+
+    async def _chat(self, request: web.Request) -> web.StreamResponse:
+        record, body, behaviour = await self._receive(request)
         if isinstance(behaviour, Fail):
             payload = behaviour.body
             if payload is None:
@@ -125,6 +136,144 @@ class FakeOpenAI:
         return web.Response(
             body=orjson.dumps(self._completion(behaviour, model)), content_type="application/json"
         )
+
+    async def _count_tokens(self, request: web.Request) -> web.Response:
+        await self._receive(request)
+        return web.json_response({"input_tokens": 42})
+
+    async def _messages(self, request: web.Request) -> web.StreamResponse:
+        record, body, behaviour = await self._receive(request)
+        if isinstance(behaviour, Fail):
+            payload = behaviour.body or {
+                "type": "error",
+                "error": {"type": "api_error", "message": f"fake failure {behaviour.status}"},
+            }
+            return web.Response(
+                body=orjson.dumps(payload),
+                status=behaviour.status,
+                headers=behaviour.headers,
+                content_type="application/json",
+            )
+        if behaviour.delay:
+            await asyncio.sleep(behaviour.delay)
+        model = behaviour.model or body.get("model")
+        if body.get("stream"):
+            events = self._anthropic_events(behaviour, model)
+            return await self._write_events(request, record, behaviour, events)
+        return web.Response(
+            body=orjson.dumps(self._message(behaviour, model)), content_type="application/json"
+        )
+
+    @staticmethod
+    def _stop_reason(reply: Reply) -> str:
+        return {"stop": "end_turn", "tool_calls": "tool_use", "length": "max_tokens"}.get(
+            reply.finish_reason, reply.finish_reason
+        )
+
+    def _anthropic_usage(self, reply: Reply, output: int) -> dict[str, Any]:
+        return {
+            "input_tokens": reply.prompt_tokens - reply.cached_tokens,
+            "cache_creation_input_tokens": 0,
+            "cache_read_input_tokens": reply.cached_tokens,
+            "output_tokens": output,
+        }
+
+    def _message(self, reply: Reply, model: str) -> dict[str, Any]:
+        content: list[dict[str, Any]] = []
+        if reply.tool_calls:
+            for call in reply.tool_calls:
+                content.append(
+                    {
+                        "type": "tool_use",
+                        "id": call["id"],
+                        "name": call["function"]["name"],
+                        "input": orjson.loads(call["function"]["arguments"]),
+                    }
+                )
+        else:
+            content.append({"type": "text", "text": reply.text})
+        return {
+            "id": f"msg_fake{next(self._ids)}",
+            "type": "message",
+            "role": "assistant",
+            "model": model,
+            "content": content,
+            "stop_reason": self._stop_reason(reply),
+            "stop_sequence": None,
+            "usage": self._anthropic_usage(reply, reply.completion_tokens),
+        }
+
+    def _anthropic_events(self, reply: Reply, model: str) -> list[bytes]:
+        def event(name: str, data: dict[str, Any]) -> bytes:
+            return (
+                b"event: "
+                + name.encode()
+                + b"\ndata: "
+                + orjson.dumps({"type": name, **data})
+                + b"\n\n"
+            )
+
+        start = self._message(reply, model)
+        start["content"], start["stop_reason"] = [], None
+        start["usage"] = self._anthropic_usage(reply, 1)
+        events = [event("message_start", {"message": start}), event("ping", {})]
+        if reply.tool_calls:
+            for index, call in enumerate(reply.tool_calls):
+                block = {
+                    "type": "tool_use",
+                    "id": call["id"],
+                    "name": call["function"]["name"],
+                    "input": {},
+                }
+                events.append(
+                    event("content_block_start", {"index": index, "content_block": block})
+                )
+                args = call["function"]["arguments"]
+                for begin in range(0, len(args), 7):
+                    delta = {"type": "input_json_delta", "partial_json": args[begin : begin + 7]}
+                    events.append(event("content_block_delta", {"index": index, "delta": delta}))
+                events.append(event("content_block_stop", {"index": index}))
+        else:
+            events.append(
+                event(
+                    "content_block_start",
+                    {"index": 0, "content_block": {"type": "text", "text": ""}},
+                )
+            )
+            for i, word in enumerate(reply.text.split(" ")):
+                delta = {"type": "text_delta", "text": word if i == 0 else " " + word}
+                events.append(event("content_block_delta", {"index": 0, "delta": delta}))
+            events.append(event("content_block_stop", {"index": 0}))
+        stop = {"stop_reason": self._stop_reason(reply), "stop_sequence": None}
+        usage = {"output_tokens": reply.completion_tokens}
+        events.append(event("message_delta", {"delta": stop, "usage": usage}))
+        events.append(event("message_stop", {}))
+        return events
+
+    async def _write_events(
+        self, request: web.Request, record: Recorded, reply: Reply, events: list[bytes]
+    ) -> web.StreamResponse:
+        response = web.StreamResponse(headers={"content-type": "text/event-stream"})
+        await response.prepare(request)
+        try:
+            for index, event in enumerate(events):
+                if reply.break_after is not None and index >= reply.break_after:
+                    assert request.transport is not None
+                    request.transport.close()
+                    return response
+                if reply.split_bytes:
+                    for start in range(0, len(event), reply.split_bytes):
+                        await response.write(event[start : start + reply.split_bytes])
+                else:
+                    await response.write(event)
+                record.chunks_sent += 1
+                if reply.interval:
+                    await asyncio.sleep(reply.interval)
+            await response.write_eof()
+        except (ConnectionResetError, asyncio.CancelledError):
+            record.disconnected = True
+            raise
+        return response
 
     def _usage(self, reply: Reply) -> dict[str, Any]:
         return {
@@ -222,28 +371,7 @@ class FakeOpenAI:
         model: str,
     ) -> web.StreamResponse:
         include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
-        response = web.StreamResponse(headers={"content-type": "text/event-stream"})
-        await response.prepare(request)
-        events = [
-            b"data: " + orjson.dumps(c) + b"\n\n" for c in self._chunks(reply, model, include_usage)
-        ]
+        chunks = self._chunks(reply, model, include_usage)
+        events = [b"data: " + orjson.dumps(c) + b"\n\n" for c in chunks]
         events.append(b"data: [DONE]\n\n")
-        try:
-            for index, event in enumerate(events):
-                if reply.break_after is not None and index >= reply.break_after:
-                    assert request.transport is not None
-                    request.transport.close()
-                    return response
-                if reply.split_bytes:
-                    for start in range(0, len(event), reply.split_bytes):
-                        await response.write(event[start : start + reply.split_bytes])
-                else:
-                    await response.write(event)
-                record.chunks_sent += 1
-                if reply.interval:
-                    await asyncio.sleep(reply.interval)
-            await response.write_eof()
-        except (ConnectionResetError, asyncio.CancelledError):
-            record.disconnected = True
-            raise
-        return response
+        return await self._write_events(request, record, reply, events)

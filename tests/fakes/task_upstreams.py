@@ -8,6 +8,7 @@ for assertions, and serves tiny real media bytes from ``/media/...`` for downloa
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import io
 import itertools
@@ -80,6 +81,8 @@ class Behaviour:
     url_outputs: bool = False
     # reapi/fal/replicate: failure text.
     error: str = "generation failed upstream"
+    # Seconds the create call takes before answering (a slow synchronous generation).
+    create_delay: float = 0.0
 
 
 @dataclass
@@ -233,6 +236,8 @@ class FakeOpenAIImages(FakeUpstream):
                 status=401,
             )
         b = self.behaviour
+        if b.create_delay:
+            await asyncio.sleep(b.create_delay)
         if b.create_status is not None or b.outcome != "success":
             return _json(
                 {

@@ -11,6 +11,7 @@ import openai
 import orjson
 import pytest
 
+from tests.clients import openai_client
 from tests.conftest import Gateway
 from tests.fakes.openai_upstream import FakeOpenAI, Reply
 from tests.schemas import assert_valid, use_spec
@@ -25,7 +26,7 @@ def _spec(openai_spec: dict[str, Any]) -> None:
 
 @pytest.fixture
 def client(gateway: Gateway) -> openai.OpenAI:
-    return openai.OpenAI(api_key=gateway.key(), base_url=gateway.url + "/v1", max_retries=0)
+    return openai_client(api_key=gateway.key(), base_url=gateway.url + "/v1", max_retries=0)
 
 
 def sse_events(body: bytes) -> list[bytes]:
@@ -132,7 +133,8 @@ def test_group_is_not_forwarded_and_unknown_fields_pass_through(
     assert sent.body["vendor_knob"] == {"depth": 3}
     assert sent.body["logit_bias"] == {"50256": -100}
     assert sent.body["messages"][1]["content"][1] == image
-    assert sent.body["max_tokens"] == 4096  # the model's default_max_tokens
+    # The model's default_max_tokens, under the name OpenAI's reasoning models accept.
+    assert sent.body["max_completion_tokens"] == 4096 and "max_tokens" not in sent.body
     assert sent.body["stop"] == ["\n\n"]
 
 
@@ -248,10 +250,10 @@ def test_unknown_model_is_404(client: openai.OpenAI, upstream: FakeOpenAI) -> No
 
 
 def test_group_the_user_may_not_use_is_403(gateway: Gateway, upstream: FakeOpenAI) -> None:
-    client = openai.OpenAI(api_key=gateway.key(), base_url=gateway.url + "/v1", max_retries=0)
+    client = openai_client(api_key=gateway.key(), base_url=gateway.url + "/v1", max_retries=0)
     with pytest.raises(openai.PermissionDeniedError):
         client.chat.completions.create(model="gpt-5.5", messages=HELLO, extra_body={"group": "vip"})
-    vip = openai.OpenAI(
+    vip = openai_client(
         api_key=gateway.key(groups=("default", "vip")), base_url=gateway.url + "/v1"
     )
     vip.chat.completions.create(model="gpt-5.5", messages=HELLO, extra_body={"group": "vip"})
@@ -260,7 +262,7 @@ def test_group_the_user_may_not_use_is_403(gateway: Gateway, upstream: FakeOpenA
 
 def test_key_default_group_selects_routing(gateway: Gateway, upstream: FakeOpenAI) -> None:
     key = gateway.key(groups=("lonely",), group="lonely")
-    client = openai.OpenAI(api_key=key, base_url=gateway.url + "/v1", max_retries=0)
+    client = openai_client(api_key=key, base_url=gateway.url + "/v1", max_retries=0)
     # No channel serves the "lonely" group, so no model exists for this key.
     assert client.models.list().data == []
     with pytest.raises(openai.NotFoundError):
@@ -306,7 +308,7 @@ def test_a_revoked_key_stops_working(gateway: Gateway, upstream: FakeOpenAI) -> 
     from reapi.storage.db import Database
 
     key = gateway.key()
-    client = openai.OpenAI(api_key=key, base_url=gateway.url + "/v1", max_retries=0)
+    client = openai_client(api_key=key, base_url=gateway.url + "/v1", max_retries=0)
     client.chat.completions.create(model="gpt-5.5", messages=HELLO)
 
     async def revoke() -> None:
@@ -380,7 +382,7 @@ def test_stream_request_failing_upstream_is_an_http_error(
     from tests.fakes.openai_upstream import Fail
 
     upstream.enqueue(Fail(500))
-    client = openai.OpenAI(api_key=gateway.key(), base_url=gateway.url + "/v1", max_retries=0)
+    client = openai_client(api_key=gateway.key(), base_url=gateway.url + "/v1", max_retries=0)
     with pytest.raises(openai.APIStatusError) as raised:
         list(client.chat.completions.create(model="gpt-5.5", messages=HELLO, stream=True))
     assert raised.value.status_code == 502
@@ -389,7 +391,7 @@ def test_stream_request_failing_upstream_is_an_http_error(
 
 def test_upstream_timeout_is_502_and_not_retried(gateway: Gateway, upstream: FakeOpenAI) -> None:
     upstream.enqueue(Reply(delay=4.0))  # the gateway's read timeout in tests is 3 s
-    client = openai.OpenAI(api_key=gateway.key(), base_url=gateway.url + "/v1", max_retries=0)
+    client = openai_client(api_key=gateway.key(), base_url=gateway.url + "/v1", max_retries=0)
     with pytest.raises(openai.InternalServerError) as raised:
         client.chat.completions.create(model="gpt-5.5", messages=HELLO)
     assert raised.value.status_code == 502
@@ -411,7 +413,7 @@ def test_upstream_breaking_off_mid_stream_is_an_error_not_an_end(
     error = orjson.loads(events[-1])
     assert_valid("ErrorResponse", error)
     assert "safe to retry" in error["error"]["message"]
-    client = openai.OpenAI(api_key=gateway.key(), base_url=gateway.url + "/v1", max_retries=0)
+    client = openai_client(api_key=gateway.key(), base_url=gateway.url + "/v1", max_retries=0)
     upstream.enqueue(Reply(text="a b c d e f", break_after=3))
     with pytest.raises(openai.APIError):
         list(client.chat.completions.create(model="gpt-5.5", messages=HELLO, stream=True))

@@ -11,6 +11,7 @@ import pytest
 from reapi.app import create_app
 from reapi.config import build_config
 from reapi.settings import Settings
+from tests.clients import openai_client
 from tests.conftest import Gateway
 from tests.fakes.openai_upstream import Fail, FakeOpenAI
 from tests.fakes.server import UvicornThread, free_port
@@ -49,7 +50,7 @@ def two_channel_gateway(fake_openai: FakeOpenAI, database_url: str) -> Iterator[
 
 
 def test_unreachable_channel_fails_over(two_channel_gateway: Gateway, upstream: FakeOpenAI) -> None:
-    client = openai.OpenAI(
+    client = openai_client(
         api_key=two_channel_gateway.key(), base_url=two_channel_gateway.url + "/v1", max_retries=0
     )
     reply = client.chat.completions.create(model="gpt-5.5", messages=HELLO)
@@ -61,7 +62,7 @@ def test_a_channel_that_answered_is_never_retried(
     two_channel_gateway: Gateway, upstream: FakeOpenAI
 ) -> None:
     upstream.enqueue(Fail(503))
-    client = openai.OpenAI(
+    client = openai_client(
         api_key=two_channel_gateway.key(), base_url=two_channel_gateway.url + "/v1", max_retries=0
     )
     with pytest.raises(openai.InternalServerError):
@@ -105,7 +106,7 @@ def test_no_reachable_channel_is_502() -> None:
         secret = asyncio.run(key())
         server = UvicornThread(lambda: create_app(Settings(database_url=url), config)).start()
         try:
-            client = openai.OpenAI(api_key=secret, base_url=server.url + "/v1", max_retries=0)
+            client = openai_client(api_key=secret, base_url=server.url + "/v1", max_retries=0)
             with pytest.raises(openai.InternalServerError) as raised:
                 client.chat.completions.create(model="gpt-5.5", messages=HELLO)
             assert raised.value.status_code == 502

@@ -14,7 +14,8 @@ from reapi.protocols.tasks import (
     render_task,
 )
 
-CATEGORY_STATUSES = {1: {401, 403}, 2: {400, 404}, 3: {402}, 4: {429}, 5: {500, 502, 503, 504}}
+# 404 and 405 are request mistakes too: unknown task or route, wrong method.
+CATEGORY_STATUSES = {1: {401, 403}, 2: {400, 404, 405}, 3: {402}, 4: {429}, 5: {500, 502, 503, 504}}
 
 
 def test_code_table_is_consistent() -> None:

@@ -1,53 +1,67 @@
-"""``POST /v1/chat/completions``: the OpenAI-compatible chat endpoint."""
+"""The chat endpoints: ``POST /v1/chat/completions`` (OpenAI) and ``POST /v1/messages``
+(Anthropic). Same flow, each in its own wire format and error envelope."""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
 
+import orjson
+from starlette.datastructures import Headers
 from starlette.requests import Request
 from starlette.responses import Response
 
 from reapi.errors import GatewayError
-from reapi.http.render import JSON, as_gateway_error, openai_error
+from reapi.http.render import JSON, anthropic_error, as_gateway_error, openai_error
 from reapi.http.requests import api_key, read_body
-from reapi.http.state import state_of
+from reapi.http.state import Gateway, state_of
 from reapi.http.streaming import EventStreamResponse
 from reapi.protocols import openai_chat
-from reapi.services.calls import CallRecord
-from reapi.services.chat import JsonReply
+from reapi.services.calls import CallRecord, new_request_id
+from reapi.services.chat import ChatReply, JsonReply
+from reapi.services.keys import Principal
 
 log = logging.getLogger("reapi.http")
 
+Serve = Callable[[Gateway, CallRecord, Principal, dict[str, Any], Headers], Awaitable[ChatReply]]
+RenderError = Callable[[GatewayError, str], Response]
 
-async def chat_completions(request: Request) -> Response | EventStreamResponse:
-    gateway = state_of(request)
-    call = CallRecord(endpoint="chat.completions")
-    try:
-        principal = await gateway.keys.authenticate(api_key(request))
-        call.key_id, call.user_id, call.user = (
-            principal.key_id,
-            principal.user_id,
-            principal.user_name,
-        )
-        body = openai_chat.parse_json_object(
-            await read_body(request, gateway.settings.max_request_bytes)
-        )
-        reply = await gateway.chat.openai_chat(call, principal, body, request.headers)
-    except Exception as exc:
-        error = failed(call, exc)
-        await gateway.billing.close(call)
-        gateway.access.finish(call)
-        return openai_error(error, call.request_id)
-    headers = {"x-request-id": call.request_id}
-    if isinstance(reply, JsonReply):
-        gateway.access.finish(call)
-        return Response(reply.body, reply.status, {**headers, **reply.headers}, media_type=JSON)
 
-    async def finish() -> None:
-        await gateway.billing.close(call)
-        gateway.access.finish(call)
+def _endpoint(
+    name: str, serve: Serve, render_error: RenderError
+) -> Callable[[Request], Awaitable[Any]]:
+    async def endpoint(request: Request) -> Response | EventStreamResponse:
+        gateway = state_of(request)
+        call = CallRecord(endpoint=name)
+        try:
+            principal = await gateway.keys.authenticate(api_key(request))
+            call.key_id, call.user_id, call.user = (
+                principal.key_id,
+                principal.user_id,
+                principal.user_name,
+            )
+            body = openai_chat.parse_json_object(
+                await read_body(request, gateway.settings.max_request_bytes)
+            )
+            reply = await serve(gateway, call, principal, body, request.headers)
+        except Exception as exc:
+            error = failed(call, exc)
+            await gateway.billing.close(call)
+            gateway.access.finish(call)
+            return render_error(error, call.request_id)
+        headers = {"x-request-id": call.request_id, **reply.headers}
+        if isinstance(reply, JsonReply):
+            gateway.access.finish(call)
+            return Response(reply.body, reply.status, headers, media_type=JSON)
 
-    return EventStreamResponse(reply.chunks, {**headers, **reply.headers}, finish)
+        async def finish() -> None:
+            await gateway.billing.close(call)
+            gateway.access.finish(call)
+
+        return EventStreamResponse(reply.chunks, headers, finish)
+
+    return endpoint
 
 
 def failed(call: CallRecord, exc: Exception) -> GatewayError:
@@ -61,9 +75,41 @@ def failed(call: CallRecord, exc: Exception) -> GatewayError:
         )
     call.status = error.status
     call.error_code = error.code
-    call.outcome = (
-        "upstream_error"
-        if error.status >= 500 or (error.code and error.code.startswith("upstream"))
-        else "rejected"
-    )
+    upstream = error.status >= 500 or (error.code or "").startswith("upstream")
+    call.outcome = "upstream_error" if upstream else "rejected"
     return error
+
+
+chat_completions = _endpoint(
+    "chat.completions",
+    lambda g, call, who, body, headers: g.chat.openai_chat(call, who, body, headers),
+    openai_error,
+)
+messages = _endpoint(
+    "messages",
+    lambda g, call, who, body, headers: g.chat.anthropic_messages(call, who, body, headers),
+    anthropic_error,
+)
+
+
+async def count_tokens(request: Request) -> Response:
+    gateway = state_of(request)
+    request_id = new_request_id()
+    try:
+        principal = await gateway.keys.authenticate(api_key(request))
+        body = openai_chat.parse_json_object(
+            await read_body(request, gateway.settings.max_request_bytes)
+        )
+        counted = await gateway.chat.count_tokens(principal, body, request.headers)
+    except Exception as exc:
+        error = as_gateway_error(exc)
+        if error is None:
+            log.exception("unexpected error counting tokens (%s)", request_id)
+            error = GatewayError("The gateway failed to count the tokens.")
+        return anthropic_error(error, request_id)
+    return Response(orjson.dumps(counted), headers={"x-request-id": request_id}, media_type=JSON)
+
+
+async def warm_up(request: Request) -> Response:
+    """``HEAD /`` and ``HEAD /api/hello``: connection warm-ups some clients (Claude Code) send."""
+    return Response(b"", 200)

@@ -10,6 +10,7 @@ from starlette.requests import Request
 from reapi.config import Config
 from reapi.observability.access import AccessLog
 from reapi.observability.metrics import Metrics
+from reapi.providers.llamacpp.channels import LocalServers
 from reapi.services.billing import BillingService
 from reapi.services.chat import ChatService
 from reapi.services.keys import KeyService
@@ -25,6 +26,7 @@ class Gateway:
     billing: BillingService
     metrics: Metrics
     access: AccessLog
+    local: LocalServers
 
 
 def state_of(request: Request) -> Gateway:

@@ -61,6 +61,8 @@ class TaskErrorCode(IntEnum):
     UNRESOLVABLE_HOST = 20016
     TASK_NOT_FOUND = 20017
     SOURCE_UNREADABLE = 20018
+    UNKNOWN_ENDPOINT = 20019
+    METHOD_NOT_ALLOWED = 20020
 
     INSUFFICIENT_CREDITS = 30001
 
@@ -115,6 +117,8 @@ _TABLE: Mapping[TaskErrorCode, tuple[int, str]] = {
     _C.UNRESOLVABLE_HOST: (400, "URL host does not resolve"),
     _C.TASK_NOT_FOUND: (404, "Task not found"),
     _C.SOURCE_UNREADABLE: (400, "Source media could not be fetched or its length read"),
+    _C.UNKNOWN_ENDPOINT: (404, "Unknown endpoint"),
+    _C.METHOD_NOT_ALLOWED: (405, "Method not allowed on this endpoint"),
     _C.INSUFFICIENT_CREDITS: (402, "Insufficient credits"),
     _C.RATE_LIMITED: (429, "Rate limit exceeded; retry later"),
     _C.TOO_MANY_ACTIVE_TASKS: (429, "Too many tasks in progress; wait for some to finish"),

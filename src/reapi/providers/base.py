@@ -22,6 +22,10 @@ class Provider(Protocol):
 
     def url(self, channel: Channel, fmt: WireFormat) -> str: ...
 
+    def count_tokens_url(self, channel: Channel) -> str | None:
+        """Where the upstream counts an Anthropic request's tokens, if it can."""
+        ...
+
     def headers(
         self, channel: Channel, fmt: WireFormat, client_headers: Mapping[str, str]
     ) -> dict[str, str]: ...

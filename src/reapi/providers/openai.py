@@ -18,6 +18,9 @@ class OpenAIProvider:
     def url(self, channel: Channel, fmt: WireFormat) -> str:
         return channel.base_url + "/chat/completions"
 
+    def count_tokens_url(self, channel: Channel) -> str | None:
+        return None
+
     def headers(
         self, channel: Channel, fmt: WireFormat, client_headers: Mapping[str, str]
     ) -> dict[str, str]:

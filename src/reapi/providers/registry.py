@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from reapi.providers.anthropic import AnthropicProvider
 from reapi.providers.base import Provider
+from reapi.providers.llamacpp.provider import LlamaCppProvider
 from reapi.providers.openai import OpenAIProvider
 
 PROVIDERS: dict[str, Provider] = {
     "openai": OpenAIProvider(),
+    "anthropic": AnthropicProvider(),
+    "llamacpp": LlamaCppProvider(),
 }
 
 

@@ -18,9 +18,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from reapi.config import ChatModel, Group
 from reapi.errors import InsufficientBalance
@@ -33,6 +37,8 @@ from reapi.services.limits import Limiter, Limits, LimitTicket
 from reapi.services.pricing import Rates
 from reapi.storage import accounts, ledger
 from reapi.storage.db import Database
+from reapi.storage.hot_ledger import HoldOrder, HotLedger, SettleOrder
+from reapi.storage.tables import UsageRecord
 from reapi.storage.types import utcnow
 
 log = logging.getLogger("reapi.billing")
@@ -49,10 +55,46 @@ class Ticket:
     rates: Rates
     prompt_bound: int
     prompt_chars: int
+    key_limited: bool = False
     hold: int = 0
     limit: LimitTicket | None = None
     closed: bool = False
     cost: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class UsageQuery:
+    since: datetime | None = None
+    until: datetime | None = None
+    model: str | None = None
+    key_id: str | None = None
+    limit: int = 1000
+
+
+def usage_json(record: UsageRecord) -> dict[str, Any]:
+    """The public shape of a usage record (CLI --json, admin and self-service APIs)."""
+    return {
+        "request_id": record.request_id,
+        "created_at": record.created_at.isoformat(),
+        "key_id": record.key_id,
+        "endpoint": record.endpoint,
+        "model": record.model,
+        "group": record.group,
+        "channel": record.channel,
+        "stream": record.stream,
+        "status": record.status,
+        "outcome": record.outcome,
+        "error_code": record.error_code,
+        "prompt_tokens": record.prompt_tokens,
+        "cached_tokens": record.cached_tokens,
+        "cache_write_tokens": record.cache_write_tokens,
+        "completion_tokens": record.completion_tokens,
+        "usage_estimated": record.usage_estimated,
+        "cost": format_usd(record.cost),
+        "prices": record.prices,
+        "latency_ms": record.latency_ms,
+        "ttfb_ms": record.ttfb_ms,
+    }
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,8 +116,10 @@ class BillingService:
         node_id: str,
         hold_cap: Decimal | None = None,
         owner_timeout: float = 30.0,
+        hot: HotLedger | None = None,
     ) -> None:
         self._db = db
+        self._hot = hot
         self._limiter = limiter
         self.owner = f"{node_id}/{secrets.token_hex(6)}"
         self._hold_cap = usd_to_units(hold_cap) if hold_cap is not None else None
@@ -98,6 +142,7 @@ class BillingService:
             Rates.for_model(model, group.price_ratio),
             bound,
             chars,
+            principal.spend_limited,
         )
         call.billing = ticket
         limits = Limits(group.rpm, group.tpm, group.max_concurrency)
@@ -109,9 +154,27 @@ class BillingService:
             return ticket
         worst = ticket.rates.worst_case(bound, max_tokens)
         ticket.hold = min(worst, self._hold_cap) if self._hold_cap is not None else worst
+        if principal.spend_limited:
+            await self._hold_with_key_limits(call, principal, ticket, worst)
+            return ticket
+        assert self._hot is not None, "the gateway's billing needs its hot ledger"
+        refused = await self._hot.hold(
+            HoldOrder(call.request_id, principal.user_id, principal.key_id, ticket.hold, self.owner)
+        )
+        if refused is not None:
+            ticket.hold = 0
+            raise self._insufficient(worst, refused)
+        return ticket
+
+    async def _hold_with_key_limits(
+        self, call: CallRecord, principal: Principal, ticket: Ticket, worst: int
+    ) -> None:
+        """The general path, for keys with spend limits: balance and key checked in one
+        transaction. Keys without limits take the hot ledger's single statement instead."""
         async with self._db.session() as session:
             account = await ledger.account(session, principal.user_id, "chat")
             if account is None:
+                ticket.hold = 0
                 raise self._insufficient(worst, 0)
             daily = 0
             if principal.daily_limited:
@@ -125,6 +188,8 @@ class BillingService:
                 owner=self.owner,
                 daily_spent=daily,
             )
+            if refused is not None:
+                ticket.hold = 0
             if refused == "balance":
                 raise self._insufficient(worst, account.available)
             if refused == "key":
@@ -133,7 +198,6 @@ class BillingService:
                     f"${format_usd(worst)}). Raise the key's limit or use another key.",
                     code="key_spend_limit",
                 )
-        return ticket
 
     def _insufficient(self, worst: int, available: int) -> InsufficientBalance:
         shown = min(worst, self._hold_cap) if self._hold_cap is not None else worst
@@ -159,67 +223,60 @@ class BillingService:
             return 0
         usage = _billable_usage(call, ticket) if ticket is not None else None
         cost = ticket.rates.cost(usage) if ticket is not None and usage is not None else 0
+        recorded = usage or call.usage or Usage()
+        prices = ticket.rates.as_record() if ticket is not None else None
+        assert self._hot is not None, "the gateway's billing needs its hot ledger"
         try:
-            async with self._db.session() as session:
-                if ticket is not None and ticket.hold:
-                    await ledger.take_hold(session, call.request_id)
-                if cost:
-                    assert ticket is not None and usage is not None
-                    account = await ledger.account(session, call.user_id, "chat")
-                    assert account is not None
-                    balance_after = await ledger.post_entry(
-                        session,
-                        account.id,
-                        -cost,
-                        kind="charge",
-                        request_id=call.request_id,
-                        user_id=call.user_id,
-                        key_id=call.key_id,
-                        model=call.model,
-                        group=call.group,
-                        channel=call.channel,
-                        prompt_tokens=usage.prompt_tokens,
-                        cached_tokens=usage.cached_tokens,
-                        cache_write_tokens=usage.cache_write_tokens,
-                        completion_tokens=usage.completion_tokens,
-                        prices=ticket.rates.as_record(),
-                        note="" if call.outcome == "ok" else call.outcome,
-                    )
-                    if balance_after < 0:
-                        log.warning(
-                            "request %s left account %s in debt: %s USD",
-                            call.request_id,
-                            account.id,
-                            format_usd(balance_after),
-                        )
-                    await ledger.add_key_spend(session, ticket.key_id, cost, _today())
-                recorded = usage or call.usage or Usage()
-                await ledger.record_usage(
-                    session,
+            balance_after = await self._hot.settle(
+                SettleOrder(
                     request_id=call.request_id,
                     user_id=call.user_id,
                     key_id=call.key_id or "",
-                    endpoint=call.endpoint,
-                    model=call.model,
-                    group=call.group,
-                    channel=call.channel,
-                    stream=call.stream,
-                    status=call.status,
-                    outcome=call.outcome,
-                    error_code=call.error_code,
-                    prompt_tokens=recorded.prompt_tokens,
-                    cached_tokens=recorded.cached_tokens,
-                    cache_write_tokens=recorded.cache_write_tokens,
-                    completion_tokens=recorded.completion_tokens,
-                    usage_estimated=call.usage_estimated,
                     cost=cost,
-                    prices=ticket.rates.as_record() if ticket is not None else None,
-                    latency_ms=int(call.elapsed() * 1000),
-                    ttfb_ms=None if call.ttfb is None else int(call.ttfb * 1000),
+                    day=_today(),
+                    had_hold=bool(ticket and ticket.hold),
+                    key_limited=bool(ticket and ticket.key_limited),
+                    ledger={
+                        "model": call.model,
+                        "group_name": call.group,
+                        "channel": call.channel,
+                        "prompt_tokens": recorded.prompt_tokens,
+                        "cached_tokens": recorded.cached_tokens,
+                        "cache_write_tokens": recorded.cache_write_tokens,
+                        "completion_tokens": recorded.completion_tokens,
+                        "prices": prices,
+                        "note": "" if call.outcome == "ok" else call.outcome,
+                    },
+                    usage={
+                        "endpoint": call.endpoint,
+                        "model": call.model,
+                        "group_name": call.group,
+                        "channel": call.channel,
+                        "stream": call.stream,
+                        "status": call.status,
+                        "outcome": call.outcome,
+                        "error_code": call.error_code,
+                        "prompt_tokens": recorded.prompt_tokens,
+                        "cached_tokens": recorded.cached_tokens,
+                        "cache_write_tokens": recorded.cache_write_tokens,
+                        "completion_tokens": recorded.completion_tokens,
+                        "usage_estimated": call.usage_estimated,
+                        "prices": prices,
+                        "latency_ms": int(call.elapsed() * 1000),
+                        "ttfb_ms": None if call.ttfb is None else int(call.ttfb * 1000),
+                    },
                 )
+            )
         finally:
             if ticket is not None and ticket.limit is not None:
                 await self._limiter.finish(ticket.limit, usage.total_tokens if usage else 0)
+        if balance_after is not None and balance_after < 0:
+            log.warning(
+                "request %s left user %s in debt: %s USD",
+                call.request_id,
+                call.user_id,
+                format_usd(balance_after),
+            )
         if ticket is not None:
             ticket.cost = cost
         call.cost = cost
@@ -259,6 +316,37 @@ class BillingService:
                 raise AccountError(f"no user named {user_name!r}")
             account = await ledger.account(session, user.id, workspace)
         return Balance(account.balance, account.held) if account else Balance(0, 0)
+
+    async def usage(self, user_name: str, query: UsageQuery) -> Sequence[UsageRecord]:
+        async with self._db.session() as session:
+            user = await accounts.user_by_name(session, user_name)
+            if user is None:
+                raise AccountError(f"no user named {user_name!r}")
+            return await self.usage_of(user.id, query, session)
+
+    async def usage_of(
+        self, user_id: int, query: UsageQuery, session: AsyncSession | None = None
+    ) -> Sequence[UsageRecord]:
+        if session is None:
+            async with self._db.session() as own:
+                return await self.usage_of(user_id, query, own)
+        return await ledger.usage(
+            session,
+            user_id=user_id,
+            key_id=query.key_id,
+            model=query.model,
+            since=query.since,
+            until=query.until,
+            limit=query.limit,
+        )
+
+    async def totals_of(self, user_id: int, workspace: str = "chat") -> tuple[int, int]:
+        """(everything credited, everything charged net of refunds) for the user's account."""
+        async with self._db.session() as session:
+            account = await ledger.account(session, user_id, workspace)
+            if account is None:
+                return 0, 0
+            return await ledger.totals(session, account.id)
 
     async def balance_of(self, user_id: int, workspace: str = "chat") -> Balance:
         async with self._db.session() as session:

@@ -6,8 +6,8 @@ so every field here is safe to log: ids, names, numbers. Never a key, never prom
 
 from __future__ import annotations
 
+import os
 import time
-import uuid
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -18,7 +18,8 @@ if TYPE_CHECKING:
 
 
 def new_request_id() -> str:
-    return "req_" + uuid.uuid4().hex
+    # 128 random bits, as a UUID4 would carry, at a fraction of uuid4()'s cost.
+    return "req_" + os.urandom(16).hex()
 
 
 @dataclass(slots=True)

@@ -1,16 +1,19 @@
 """The chat relay: admission checks, channel choice, one upstream call, relaying the answer.
 
-Same wire format on both sides is the hot path: the upstream's bytes are relayed with only the
-parsing correctness needs (the model name the client asked for, the usage chunk the client did
-not ask for). Streams commit at the first byte: a failure after it becomes an in-stream error
-event, never a normal end.
+Either endpoint (OpenAI Chat Completions or Anthropic Messages) can reach any channel. When the
+client and the chosen channel speak the same wire format the upstream's bytes are relayed with
+only the parsing correctness needs (the hot path); otherwise the request, the answer and the
+stream are translated (``reapi.protocols.translate``). Streams commit at the first byte: a
+failure after it becomes an in-stream error event, never a normal end, and a completed stream is
+settled before its end marker goes out.
 """
 
 from __future__ import annotations
 
 import asyncio
-import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+import secrets
+import time
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -18,7 +21,7 @@ from typing import Any
 import aiohttp
 import orjson
 
-from reapi.config import ChatModel, Config, Group
+from reapi.config import Channel, ChatModel, Config, Group
 from reapi.errors import (
     RETRY_IS_SAFE,
     InvalidRequest,
@@ -27,20 +30,19 @@ from reapi.errors import (
     UpstreamError,
 )
 from reapi.money import format_usd
-from reapi.protocols import openai_chat
-from reapi.protocols.sse import SSEDecoder, encode_event
+from reapi.protocols import anthropic_messages, openai_chat, translate
+from reapi.protocols.relay import AnthropicRelay, OpenAIRelay
+from reapi.protocols.sse import SSEDecoder
 from reapi.protocols.usage import Usage
+from reapi.providers.base import WireFormat
 from reapi.providers.registry import provider_for
+from reapi.services import estimate
 from reapi.services.billing import BillingService
 from reapi.services.calls import CallRecord
 from reapi.services.keys import Principal
 from reapi.services.routing import Router
 from reapi.services.upstream import Candidate, UpstreamCall, UpstreamClient
 from reapi.storage.types import utcnow
-
-log = logging.getLogger("reapi.chat")
-
-DONE = b"data: [DONE]\n\n"
 
 
 @dataclass(slots=True)
@@ -57,16 +59,18 @@ class StreamReply:
 
 
 ChatReply = JsonReply | StreamReply
-CallFinished = Callable[[CallRecord], Awaitable[None]]
 
 
 @dataclass(slots=True)
 class _Plan:
+    client: WireFormat
+    body: dict[str, Any]
+    requested: str
     model: ChatModel
     group: Group
     max_tokens: int
-    candidates: list[Candidate]
     include_usage: bool
+    candidates: list[Candidate]
 
 
 class ChatService:
@@ -87,97 +91,124 @@ class ChatService:
         call: CallRecord,
         principal: Principal,
         body: dict[str, Any],
-        client_headers: Mapping[str, str],
+        headers: Mapping[str, str],
     ) -> ChatReply:
         openai_chat.validate_request(body)
-        requested = body["model"]
-        call.model = requested
-        call.stream = bool(body.get("stream"))
-        plan = self._plan_openai(principal, body)
-        call.group = plan.group.name
-        _check_key_controls(principal, requested)
-        ticket = await self._billing.admit(
-            call, principal, plan.model, plan.group, body, plan.max_tokens
-        )
-        opened = await self._upstream.open(plan.candidates, client_headers)
-        call.channel = opened.channel.name
-        headers = dict(ticket.limit.headers) if ticket.limit else {}
-        if not call.stream:
-            reply = await self._openai_json(call, opened, requested)
-            cost = await self._billing.close(call)
-            reply.headers.update(headers)
-            reply.headers["x-reapi-cost"] = format_usd(cost)
-            return reply
-        return StreamReply(
-            self._openai_stream(call, opened, requested, plan.include_usage), headers
+        return await self._serve(
+            call, principal, self._plan(call, principal, body, "openai"), headers
         )
 
-    def _plan_openai(self, principal: Principal, body: dict[str, Any]) -> _Plan:
-        model_name: str = body["model"]
+    async def anthropic_messages(
+        self,
+        call: CallRecord,
+        principal: Principal,
+        body: dict[str, Any],
+        headers: Mapping[str, str],
+    ) -> ChatReply:
+        anthropic_messages.validate_request(body)
+        return await self._serve(
+            call, principal, self._plan(call, principal, body, "anthropic"), headers
+        )
+
+    async def count_tokens(
+        self, principal: Principal, body: dict[str, Any], headers: Mapping[str, str]
+    ) -> dict[str, Any]:
+        """Anthropic's count_tokens: asked of an Anthropic channel when the model has one, else
+        estimated (4 characters per token of the request's text, see docs/api.md)."""
+        model_name = body.get("model")
+        if not isinstance(model_name, str) or not model_name:
+            raise InvalidRequest("model: Field required", param="model")
         group = self._group(principal, body.pop("group", None))
-        model = self._config.chat_models.get(model_name)
-        if model is None or not self._router.serves(model_name, group):
-            raise ModelNotFound(
-                f"The model '{model_name}' does not exist or is not available in group "
-                f"'{group}'. GET /v1/models lists the models this key may use.",
-                param="model",
+        self._model(model_name, group.name)
+        for channel in self._router.candidates(model_name, group.name):
+            provider = provider_for(channel.type)
+            url = provider.count_tokens_url(channel)
+            if url is None or "anthropic" not in provider.formats:
+                continue
+            upstream_body = {**body, "model": channel.upstream_model(model_name)}
+            return await self._upstream.post_json(
+                url,
+                provider.headers(channel, "anthropic", headers),
+                orjson.dumps(upstream_body),
+                channel,
             )
-        self._check_sampling(model, body)
-        limit_field = "max_completion_tokens" if "max_completion_tokens" in body else "max_tokens"
-        max_tokens = body.get(limit_field)
-        if max_tokens is None:
-            body["max_tokens"] = max_tokens = model.default_max_tokens
-        if not 1 <= max_tokens <= model.max_output_tokens:
-            raise InvalidRequest(
-                f"'{limit_field}' must be between 1 and {model.max_output_tokens} for "
-                f"{model_name}, got {max_tokens}.",
-                param=limit_field,
-            )
+        _, chars = estimate.prompt_bound(body, 0)
+        return {"input_tokens": estimate.fair_tokens(chars)}
+
+    # Planning ----------------------------------------------------------------------------
+
+    def _plan(
+        self, call: CallRecord, principal: Principal, body: dict[str, Any], client: WireFormat
+    ) -> _Plan:
+        requested: str = body["model"]
+        call.model = requested
+        call.stream = bool(body.get("stream"))
+        group = self._group(principal, body.pop("group", None))
+        call.group = group.name
+        model = self._model(requested, group.name)
+        _check_sampling(model, body)
+        max_tokens = _max_tokens(model, body, client)
         include_usage = False
-        if body.get("stream"):
+        if client == "openai" and call.stream:
             options = body.get("stream_options") or {}
             include_usage = bool(options.get("include_usage"))
             # Billing needs the upstream's own count, whatever the client asked for.
             body["stream_options"] = {**options, "include_usage": True}
+        _check_key_controls(principal, requested)
         candidates: list[Candidate] = []
-        for channel in self._router.candidates(model_name, group):
+        for channel in self._router.candidates(requested, group.name):
             provider = provider_for(channel.type)
-            upstream_model = channel.upstream_model(model_name)
-            upstream_body = (
-                body if upstream_model == model_name else {**body, "model": upstream_model}
+            fmt: WireFormat = client if client in provider.formats else provider.formats[0]
+            candidates.append(
+                (channel, provider, fmt, _body_for(body, client, fmt, channel, model))
             )
-            candidates.append((channel, provider, "openai", orjson.dumps(upstream_body)))
-        return _Plan(model, self._config.groups[group], max_tokens, candidates, include_usage)
+        return _Plan(client, body, requested, model, group, max_tokens, include_usage, candidates)
 
-    def _group(self, principal: Principal, requested: object) -> str:
+    def _model(self, name: str, group: str) -> ChatModel:
+        model = self._config.chat_models.get(name)
+        if model is None or not self._router.serves(name, group):
+            raise ModelNotFound(
+                f"The model '{name}' does not exist or is not available in group '{group}'. "
+                "GET /v1/models lists the models this key may use.",
+                param="model",
+            )
+        return model
+
+    def _group(self, principal: Principal, requested: object) -> Group:
         if requested is not None and not isinstance(requested, str):
             raise InvalidRequest("'group' must be a string.", param="group")
-        group = requested or principal.default_group or "default"
-        if group not in self._config.groups:
-            raise InvalidRequest(f"There is no group named '{group}'.", param="group")
-        if group not in principal.groups:
+        name = requested or principal.default_group or "default"
+        group = self._config.groups.get(name)
+        if group is None:
+            raise InvalidRequest(f"There is no group named '{name}'.", param="group")
+        if name not in principal.groups:
             raise PermissionDenied(
-                f"This key may not use group '{group}' (allowed: {', '.join(principal.groups)}).",
+                f"This key may not use group '{name}' (allowed: {', '.join(principal.groups)}).",
                 param="group",
             )
         return group
 
-    @staticmethod
-    def _check_sampling(model: ChatModel, body: dict[str, Any]) -> None:
-        for name, (low, high) in (
-            ("temperature", model.temperature_range),
-            ("top_p", model.top_p_range),
-        ):
-            value = body.get(name)
-            if value is not None and not low <= Decimal(str(value)) <= high:
-                raise InvalidRequest(
-                    f"'{name}' must be between {low} and {high} for {model.name}, got {value}.",
-                    param=name,
-                )
+    # Serving -----------------------------------------------------------------------------
 
-    async def _openai_json(
-        self, call: CallRecord, opened: UpstreamCall, requested: str
-    ) -> JsonReply:
+    async def _serve(
+        self, call: CallRecord, principal: Principal, plan: _Plan, headers: Mapping[str, str]
+    ) -> ChatReply:
+        ticket = await self._billing.admit(
+            call, principal, plan.model, plan.group, plan.body, plan.max_tokens
+        )
+        opened = await self._upstream.open(plan.candidates, headers)
+        call.channel = opened.channel.name
+        reply_headers = dict(ticket.limit.headers) if ticket.limit else {}
+        if not call.stream:
+            reply = await self._json(call, opened, plan)
+            cost = await self._billing.close(call)
+            reply.headers.update(reply_headers)
+            reply.headers["x-reapi-cost"] = format_usd(cost)
+            return reply
+        translator = _stream_translator(plan, opened.fmt, ticket.prompt_chars)
+        return StreamReply(self._stream(call, opened, translator), reply_headers)
+
+    async def _json(self, call: CallRecord, opened: UpstreamCall, plan: _Plan) -> JsonReply:
         response = opened.response
         try:
             raw = await response.read()
@@ -191,65 +222,175 @@ class ChatService:
         try:
             answer = orjson.loads(raw)
         except orjson.JSONDecodeError:
-            raise UpstreamError(f"The upstream sent an invalid answer. {RETRY_IS_SAFE}") from None
+            answer = None
         if not isinstance(answer, dict):
             raise UpstreamError(f"The upstream sent an invalid answer. {RETRY_IS_SAFE}")
         usage = answer.get("usage")
         if isinstance(usage, dict):
-            call.usage = Usage.from_openai(usage)
-        if answer.get("model") != requested:
-            answer["model"] = requested
-            raw = orjson.dumps(answer)
+            call.usage = (
+                Usage.from_openai(usage) if opened.fmt == "openai" else Usage.from_anthropic(usage)
+            )
+        if opened.fmt == plan.client:
+            if answer.get("model") != plan.requested:
+                answer["model"] = plan.requested
+                raw = orjson.dumps(answer)
+        elif plan.client == "openai":
+            raw = orjson.dumps(
+                translate.anthropic_response_to_openai(
+                    answer, model=plan.requested, created=int(time.time())
+                )
+            )
+        else:
+            raw = orjson.dumps(translate.openai_response_to_anthropic(answer, model=plan.requested))
         call.status = 200
         call.outcome = "ok"
         return JsonReply(raw)
 
-    async def _openai_stream(
-        self, call: CallRecord, opened: UpstreamCall, requested: str, include_usage: bool
+    async def _stream(
+        self, call: CallRecord, opened: UpstreamCall, translator: translate.StreamTranslator
     ) -> AsyncIterator[bytes]:
-        """Relay an OpenAI stream to an OpenAI client. The caller closes it (aclose) when done."""
+        """Relay (or translate) one stream. The HTTP layer closes it (aclose) when done."""
         response = opened.response
         decoder = SSEDecoder()
         call.status = 200
-        finished = False
         try:
             async for piece in response.content.iter_any():
                 call.mark_first_byte()
                 out: list[bytes] = []
                 for event in decoder.feed(piece):
-                    if event.data == b"[DONE]":
-                        finished = True
-                        continue
-                    chunk = _relay_openai_chunk(call, event.data, requested, include_usage)
-                    if chunk is not None:
-                        out.append(chunk)
+                    out += translator.feed(event)
+                if translator.finished:
+                    out = await self._settle_stream(call, translator, out)
                 if out:
                     yield b"".join(out)
-            if not finished:
-                for event in decoder.close():
-                    if event.data == b"[DONE]":
-                        finished = True
-            if finished and call.outcome == "pending":
-                call.outcome = "ok"
-                # Settled before the end marker: a client that saw [DONE] has been charged once.
-                cost = await self._billing.close(call)
-                yield b": x-reapi-cost " + format_usd(cost).encode() + b"\n\n" + DONE
-            elif call.outcome == "pending":
-                call.outcome = "upstream_broke"
-                yield _stream_error("The upstream ended the stream before finishing the answer.")
+                if translator.finished:
+                    break
+            if not translator.finished:
+                out = [part for event in decoder.close() for part in translator.feed(event)]
+                out += translator.close()
+                if translator.finished:
+                    out = await self._settle_stream(call, translator, out)
+                else:
+                    out += translator.error(
+                        _broken("The upstream ended the stream before finishing the answer.")
+                    )
+                if out:
+                    yield b"".join(out)
         except (aiohttp.ClientError, TimeoutError):
-            call.outcome = "upstream_broke"
-            yield _stream_error("The upstream connection broke in the middle of the answer.")
+            _note(call, translator)
+            yield b"".join(
+                translator.error(
+                    _broken("The upstream connection broke in the middle of the answer.")
+                )
+            )
         except (asyncio.CancelledError, GeneratorExit):
+            _note(call, translator)
             if call.outcome == "pending":
                 call.outcome = "client_gone"
             raise
         finally:
+            _note(call, translator)
+            if call.outcome == "pending":
+                call.outcome = "upstream_broke"
             if call.outcome == "ok":
                 response.release()
             else:
                 # Closing (not releasing) the connection is what stops the upstream generating.
                 response.close()
+
+    async def _settle_stream(
+        self, call: CallRecord, translator: translate.StreamTranslator, out: list[bytes]
+    ) -> list[bytes]:
+        """Charge before the end marker leaves: a client that saw its answer end was charged."""
+        _note(call, translator)
+        call.outcome = "ok"
+        cost = await self._billing.close(call)
+        return [b": x-reapi-cost " + format_usd(cost).encode() + b"\n\n", *out]
+
+
+def _note(call: CallRecord, translator: translate.StreamTranslator) -> None:
+    call.output_chars = translator.output_chars
+    if translator.usage is not None:
+        call.usage = translator.usage
+
+
+def _broken(message: str) -> str:
+    return f"{message} {RETRY_IS_SAFE}"
+
+
+def _stream_translator(
+    plan: _Plan, upstream: WireFormat, prompt_chars: int
+) -> translate.StreamTranslator:
+    if plan.client == upstream:
+        if upstream == "openai":
+            return OpenAIRelay(model=plan.requested, include_usage=plan.include_usage)
+        return AnthropicRelay(model=plan.requested)
+    if plan.client == "openai":
+        return translate.anthropic_stream_to_openai(
+            model=plan.requested,
+            include_usage=plan.include_usage,
+            completion_id="chatcmpl-" + secrets.token_hex(16),
+            created=int(time.time()),
+        )
+    return translate.openai_stream_to_anthropic(
+        model=plan.requested,
+        message_id="msg_" + secrets.token_hex(12),
+        estimated_input_tokens=estimate.fair_tokens(prompt_chars),
+    )
+
+
+def _body_for(
+    body: dict[str, Any], client: WireFormat, fmt: WireFormat, channel: Channel, model: ChatModel
+) -> Callable[[], bytes]:
+    """The request as this channel needs it, built only if the channel is tried."""
+
+    def build() -> bytes:
+        upstream_model = channel.upstream_model(body["model"])
+        request = body if upstream_model == body["model"] else {**body, "model": upstream_model}
+        if client != fmt:
+            if client == "openai":
+                request = translate.openai_request_to_anthropic(request)
+            else:
+                request = translate.anthropic_request_to_openai(request)
+        if (
+            fmt == "openai"
+            and model.max_tokens_field == "max_completion_tokens"
+            and "max_tokens" in request
+        ):
+            request = {k: v for k, v in request.items() if k != "max_tokens"}
+            request.setdefault("max_completion_tokens", body["max_tokens"])
+        return orjson.dumps(request)
+
+    return build
+
+
+def _max_tokens(model: ChatModel, body: dict[str, Any], client: WireFormat) -> int:
+    field_name = "max_completion_tokens" if "max_completion_tokens" in body else "max_tokens"
+    value = body.get(field_name)
+    if value is None:
+        if client == "anthropic":
+            raise InvalidRequest("max_tokens: Field required", param="max_tokens")
+        body["max_tokens"] = value = model.default_max_tokens
+    if not 1 <= value <= model.max_output_tokens:
+        raise InvalidRequest(
+            f"'{field_name}' must be between 1 and {model.max_output_tokens} for {model.name}, "
+            f"got {value}.",
+            param=field_name,
+        )
+    return int(value)
+
+
+def _check_sampling(model: ChatModel, body: dict[str, Any]) -> None:
+    for name, (low, high) in (
+        ("temperature", model.temperature_range),
+        ("top_p", model.top_p_range),
+    ):
+        value = body.get(name)
+        if value is not None and not low <= Decimal(str(value)) <= high:
+            raise InvalidRequest(
+                f"'{name}' must be between {low} and {high} for {model.name}, got {value}.",
+                param=name,
+            )
 
 
 def _check_key_controls(principal: Principal, model: str) -> None:
@@ -264,47 +405,3 @@ def _check_key_controls(principal: Principal, model: str) -> None:
             param="model",
             code="model_not_allowed",
         )
-
-
-def _relay_openai_chunk(
-    call: CallRecord, data: bytes, requested: str, include_usage: bool
-) -> bytes | None:
-    try:
-        chunk = orjson.loads(data)
-    except orjson.JSONDecodeError:
-        log.warning("dropping a stream event that is not JSON from channel %s", call.channel)
-        return None
-    if not isinstance(chunk, dict):
-        return None
-    if "error" in chunk:
-        call.outcome = "upstream_broke"
-        return _stream_error("The upstream reported an error in the middle of the answer.")
-    changed = False
-    usage = chunk.get("usage")
-    if isinstance(usage, dict):
-        call.usage = Usage.from_openai(usage)
-        if not include_usage:
-            if not chunk.get("choices"):
-                return None
-            del chunk["usage"]
-            changed = True
-    call.output_chars += openai_chat.count_output_chars(chunk)
-    if chunk.get("model") != requested:
-        chunk["model"] = requested
-        changed = True
-    return encode_event(orjson.dumps(chunk) if changed else data)
-
-
-def _stream_error(message: str) -> bytes:
-    return encode_event(
-        orjson.dumps(
-            {
-                "error": {
-                    "message": f"{message} {RETRY_IS_SAFE}",
-                    "type": "api_error",
-                    "param": None,
-                    "code": "upstream_stream_broken",
-                }
-            }
-        )
-    )

@@ -11,6 +11,7 @@ within that time, and at once on the node that revoked through the admin API.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import re
@@ -49,6 +50,17 @@ class Principal:
     expires_at: datetime | None = None
     allowed_models: frozenset[str] | None = None
     daily_limited: bool = False
+    spend_limited: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class KeyControls:
+    """Optional per-key limits: spend (units), expiry, allowed models."""
+
+    spend_limit: int | None = None
+    daily_spend_limit: int | None = None
+    expires_at: datetime | None = None
+    allowed_models: list[str] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,6 +101,7 @@ class KeyService:
         self._ttl = cache_seconds
         self._clock = clock
         self._cache: dict[str, tuple[Principal | None, float]] = {}
+        self._loading: dict[str, asyncio.Future[Principal | None]] = {}
         self._last_used: dict[str, datetime] = {}
 
     async def create_user(self, name: str, groups: Sequence[str] = ("default",)) -> User:
@@ -114,11 +127,16 @@ class KeyService:
         label: str = "",
         group: str | None = None,
         workspace: str = "chat",
+        controls: KeyControls | None = None,
     ) -> NewKey:
         if workspace not in WORKSPACES:
             raise AccountError(f"unknown workspace {workspace!r}: use chat or tasks")
         if group is not None:
             check_groups([group])
+        controls = controls or KeyControls()
+        for limit in (controls.spend_limit, controls.daily_spend_limit):
+            if limit is not None and limit <= 0:
+                raise AccountError("spend limits must be positive amounts")
         secret = WORKSPACES[workspace] + secrets.token_urlsafe(32)
         async with self._db.session() as session:
             user = await accounts.user_by_name(session, user_name)
@@ -139,6 +157,10 @@ class KeyService:
                     secret_hash=hash_secret(secret),
                     hint=f"{secret[: len(WORKSPACES[workspace]) + 4]}...{secret[-4:]}",
                     default_group=group,
+                    spend_limit=controls.spend_limit,
+                    daily_spend_limit=controls.daily_spend_limit,
+                    expires_at=controls.expires_at,
+                    allowed_models=controls.allowed_models,
                 ),
             )
         return NewKey(key, secret)
@@ -178,11 +200,7 @@ class KeyService:
         if cached is not None and cached[1] > now:
             principal = cached[0]
         else:
-            principal = await self._load(hashed)
-            if principal is None and len(self._cache) > _NEGATIVE_CACHE_LIMIT:
-                # Bounded memory under a flood of random keys: drop everything, reload on use.
-                self._cache.clear()
-            self._cache[hashed] = (principal, now + self._ttl)
+            principal = await self._refresh(hashed, now)
         if principal is None:
             raise AuthenticationFailed("Incorrect API key provided.", code="invalid_api_key")
         if principal.workspace != workspace:
@@ -193,8 +211,31 @@ class KeyService:
         self._last_used[principal.key_id] = utcnow()
         return principal
 
+    async def _refresh(self, hashed: str, now: float) -> Principal | None:
+        # One lookup per key at a time: calls arriving while it runs wait for its answer
+        # instead of each asking the database (a burst would otherwise stampede it).
+        loading = self._loading.get(hashed)
+        if loading is not None:
+            return await asyncio.shield(loading)
+        future: asyncio.Future[Principal | None] = asyncio.get_running_loop().create_future()
+        self._loading[hashed] = future
+        try:
+            principal = await self._load(hashed)
+        except BaseException as exc:
+            future.set_exception(exc)
+            future.exception()  # the waiters, if any, get it; nobody else must see it as lost
+            raise
+        finally:
+            del self._loading[hashed]
+        if principal is None and len(self._cache) > _NEGATIVE_CACHE_LIMIT:
+            # Bounded memory under a flood of random keys: drop everything, reload on use.
+            self._cache.clear()
+        self._cache[hashed] = (principal, now + self._ttl)
+        future.set_result(principal)
+        return principal
+
     async def _load(self, hashed: str) -> Principal | None:
-        async with self._db.session() as session:
+        async with self._db.read() as session:
             found = await accounts.key_with_user_by_hash(session, hashed)
         if found is None:
             return None
@@ -215,6 +256,7 @@ class KeyService:
             if key.allowed_models is not None
             else None,
             daily_limited=key.daily_spend_limit is not None,
+            spend_limited=key.spend_limit is not None or key.daily_spend_limit is not None,
         )
 
     async def flush_last_used(self) -> None:

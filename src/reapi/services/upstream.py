@@ -8,7 +8,7 @@ request can have reached the upstream; any later failure ends the call.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,8 +25,9 @@ _RELAYED_CLIENT_ERRORS = frozenset({400, 404, 409, 413, 415, 422})
 _MAX_ERROR_BODY = 64 * 1024
 
 
-# (channel, its adapter, the wire format to speak to it, the request body in that format)
-Candidate = tuple[Channel, Provider, WireFormat, bytes]
+# (channel, its adapter, the wire format to speak to it, the request body in that format; built
+# only when the channel is actually tried)
+Candidate = tuple[Channel, Provider, WireFormat, Callable[[], bytes]]
 
 
 @dataclass(slots=True)
@@ -49,9 +50,10 @@ class UpstreamClient:
     ) -> UpstreamCall:
         """POST to the first reachable candidate; raise ``UpstreamError`` for non-2xx answers."""
         last_error: Exception | None = None
-        for channel, provider, fmt, body in candidates:
+        for channel, provider, fmt, build in candidates:
             url = provider.url(channel, fmt)
             headers = provider.headers(channel, fmt, client_headers)
+            body = build()
             try:
                 response = await self._session.post(
                     url, data=body, headers=headers, timeout=self._timeout
@@ -79,6 +81,23 @@ class UpstreamClient:
             f"No upstream for this model could be reached. {RETRY_IS_SAFE}",
             code="upstream_unreachable",
         ) from last_error
+
+    async def post_json(
+        self, url: str, headers: dict[str, str], body: bytes, channel: Channel
+    ) -> dict[str, Any]:
+        """A small side call (e.g. count_tokens): one POST, JSON back, errors mapped."""
+        try:
+            async with self._session.post(
+                url, data=body, headers=headers, timeout=self._timeout
+            ) as response:
+                if response.status >= 300:
+                    raise await upstream_failure(response, channel)
+                answer = await response.json(loads=orjson.loads, content_type=None)
+        except (aiohttp.ClientError, TimeoutError):
+            raise UpstreamError(f"The upstream could not be reached. {RETRY_IS_SAFE}") from None
+        if not isinstance(answer, dict):
+            raise UpstreamError(f"The upstream sent an invalid answer. {RETRY_IS_SAFE}")
+        return answer
 
 
 async def upstream_failure(response: aiohttp.ClientResponse, channel: Channel) -> GatewayError:

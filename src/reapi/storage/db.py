@@ -64,11 +64,22 @@ class Database:
         if self.is_sqlite:
             _tune_sqlite(self.engine)
         self._sessions = async_sessionmaker(self.engine, expire_on_commit=False)
+        # Reads must not queue behind writers: on SQLite they begin DEFERRED (WAL readers never
+        # block, nor are blocked by, the writer), and nothing they run may write.
+        self._readers = async_sessionmaker(
+            self.engine.execution_options(reapi_readonly=True), expire_on_commit=False
+        )
 
     @asynccontextmanager
     async def session(self) -> AsyncIterator[AsyncSession]:
         """A unit of work: commits on clean exit, rolls back on any error. Services never commit."""
         async with self._sessions() as session, session.begin():
+            yield session
+
+    @asynccontextmanager
+    async def read(self) -> AsyncIterator[AsyncSession]:
+        """A unit of work that only reads (ending it commits nothing)."""
+        async with self._readers() as session, session.begin():
             yield session
 
     async def dispose(self) -> None:
@@ -90,4 +101,5 @@ def _tune_sqlite(engine: AsyncEngine) -> None:
 
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(connection: Any) -> None:
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        readonly = connection.get_execution_options().get("reapi_readonly")
+        connection.exec_driver_sql("BEGIN" if readonly else "BEGIN IMMEDIATE")

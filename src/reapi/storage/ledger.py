@@ -127,8 +127,10 @@ async def take_hold(session: AsyncSession, request_id: str) -> tuple[int, int, s
         update(Account).where(Account.id == account_id).values(held=Account.held - amount)
     )
     if key_id is not None:
+        # Only keys with spend limits keep a running total of their holds (see hot_ledger).
+        limited = or_(ApiKey.spend_limit.is_not(None), ApiKey.daily_spend_limit.is_not(None))
         await session.execute(
-            update(ApiKey).where(ApiKey.id == key_id).values(held=ApiKey.held - amount)
+            update(ApiKey).where(ApiKey.id == key_id, limited).values(held=ApiKey.held - amount)
         )
     return account_id, amount, key_id
 
@@ -172,6 +174,16 @@ async def post_entry(session: AsyncSession, account_id: int, amount: int, **fiel
         )
     )
     return balance_after
+
+
+async def totals(session: AsyncSession, account_id: int) -> tuple[int, int]:
+    rows = await session.execute(
+        select(LedgerEntry.kind, func.coalesce(func.sum(LedgerEntry.amount), 0))
+        .where(LedgerEntry.account_id == account_id)
+        .group_by(LedgerEntry.kind)
+    )
+    sums = {kind: int(total) for kind, total in rows}
+    return sums.get("credit", 0), -(sums.get("charge", 0) + sums.get("refund", 0))
 
 
 async def add_key_spend(session: AsyncSession, key_id: str, amount: int, day: str) -> None:

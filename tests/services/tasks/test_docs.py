@@ -37,3 +37,13 @@ def test_documented_example_prices_match_the_builtins() -> None:
     assert isinstance(tiers, dict)
     assert "20 / 35 / 60 credits" in DOC
     assert [int(v) for v in tiers.values()] == [20, 35, 60]
+
+
+def test_every_task_setting_and_the_worker_command_is_documented() -> None:
+    from reapi.config import TaskSettings
+
+    rows = set(re.findall(r"^\| `([a-z_0-9]+)` \| ", DOC.split("task-settings:")[1], re.MULTILINE))
+    assert rows >= set(TaskSettings.model_fields)
+    assert "reapi worker" in DOC
+    for header in ("Idempotency-Key", "X-Reapi-Signature", "Idempotent-Replayed"):
+        assert header in DOC

@@ -8,6 +8,7 @@ from typing import Any
 from alembic import context
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from reapi.storage import task_tables  # noqa: F401  (registers the tasks table)
 from reapi.storage.db import async_url
 from reapi.storage.tables import Base
 

@@ -1,0 +1,152 @@
+"""Same-format stream relays: upstream and client speak one wire format, so events pass through
+with only what correctness needs: the model name the client asked for, the usage chunk the
+client did not ask for, and the running counts billing keeps. They follow the
+``translate.StreamTranslator`` contract, so the chat service drives every stream the same way.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+from reapi.protocols import openai_chat
+from reapi.protocols.sse import SSEEvent, encode_event
+from reapi.protocols.usage import Usage
+
+_DONE = b"data: [DONE]\n\n"
+
+
+class OpenAIRelay:
+    __slots__ = ("_done", "_include_usage", "_model", "finished", "output_chars", "usage")
+
+    def __init__(self, *, model: str, include_usage: bool) -> None:
+        self._model = model
+        self._include_usage = include_usage
+        self._done = False
+        self.usage: Usage | None = None
+        self.output_chars = 0
+        self.finished = False
+
+    def feed(self, event: SSEEvent) -> list[bytes]:
+        if self._done:
+            return []
+        if event.data == b"[DONE]":
+            self._done = self.finished = True
+            return [_DONE]
+        try:
+            chunk = orjson.loads(event.data)
+        except orjson.JSONDecodeError:
+            return []  # not an event of this format: nothing the client could use
+        if not isinstance(chunk, dict):
+            return []
+        if "error" in chunk:
+            return self.error("The upstream reported an error in the middle of the answer.")
+        changed = False
+        usage = chunk.get("usage")
+        if isinstance(usage, dict):
+            self.usage = Usage.from_openai(usage)
+            if not self._include_usage:
+                if not chunk.get("choices"):
+                    return []
+                del chunk["usage"]
+                changed = True
+        self.output_chars += openai_chat.count_output_chars(chunk)
+        if chunk.get("model") != self._model:
+            chunk["model"] = self._model
+            changed = True
+        return [encode_event(orjson.dumps(chunk) if changed else event.data)]
+
+    def error(self, message: str) -> list[bytes]:
+        if self._done:
+            return []
+        self._done = True
+        body = {
+            "error": {
+                "message": message,
+                "type": "api_error",
+                "param": None,
+                "code": "upstream_stream_broken",
+            }
+        }
+        return [encode_event(orjson.dumps(body))]
+
+    def close(self) -> list[bytes]:
+        return []
+
+
+class AnthropicRelay:
+    __slots__ = ("_done", "_input", "_model", "finished", "output_chars", "usage")
+
+    def __init__(self, *, model: str) -> None:
+        self._model = model
+        self._done = False
+        self._input = Usage()
+        self.usage: Usage | None = None
+        self.output_chars = 0
+        self.finished = False
+
+    def feed(self, event: SSEEvent) -> list[bytes]:
+        if self._done:
+            return []
+        name = event.event
+        try:
+            data: Any = orjson.loads(event.data)
+        except orjson.JSONDecodeError:
+            return []
+        if not isinstance(data, dict):
+            return []
+        name = name or data.get("type")
+        raw = event.data
+        if name == "message_start":
+            message = data.get("message")
+            if isinstance(message, dict):
+                if isinstance(message.get("usage"), dict):
+                    self._input = Usage.from_anthropic(message["usage"])
+                    self.usage = Usage(
+                        self._input.prompt_tokens,
+                        0,
+                        self._input.cached_tokens,
+                        self._input.cache_write_tokens,
+                    )
+                if message.get("model") != self._model:
+                    message["model"] = self._model
+                    raw = orjson.dumps(data)
+        elif name == "content_block_delta":
+            delta = data.get("delta")
+            if isinstance(delta, dict):
+                for key in ("text", "partial_json", "thinking"):
+                    value = delta.get(key)
+                    if isinstance(value, str):
+                        self.output_chars += len(value)
+        elif name == "message_delta":
+            usage = data.get("usage")
+            if isinstance(usage, dict):
+                self.usage = self._merge(usage)
+        elif name == "message_stop":
+            self._done = self.finished = True
+        elif name == "error":
+            self._done = True
+        return [encode_event(raw, name)]
+
+    def _merge(self, usage: dict[str, Any]) -> Usage:
+        # message_delta carries cumulative output tokens; newer API versions repeat the input
+        # counts there too, and then those are the final word.
+        reported = Usage.from_anthropic(usage)
+        prompt = reported if "input_tokens" in usage else self._input
+        return Usage(
+            prompt.prompt_tokens,
+            reported.completion_tokens,
+            prompt.cached_tokens,
+            prompt.cache_write_tokens,
+        )
+
+    def error(self, message: str) -> list[bytes]:
+        if self._done:
+            return []
+        self._done = True
+        body = {"type": "error", "error": {"type": "api_error", "message": message}}
+        return [encode_event(orjson.dumps(body), "error")]
+
+    def close(self) -> list[bytes]:
+        return []

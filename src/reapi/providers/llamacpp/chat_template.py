@@ -1,0 +1,52 @@
+"""The Gemma 3 chat template llama-server renders prompts with.
+
+The packaged GGUF carries no ``tokenizer.chat_template``, so llama-server needs the template as
+text. This is Gemma's published turn format (``<start_of_turn>user`` / ``<start_of_turn>model``,
+a leading system message folded into the first user turn), written for llama.cpp's Jinja engine
+with two deliberate departures from Google's reference template, both so that requests a
+gateway forwards verbatim render instead of failing with a 500:
+
+- roles need not alternate: the reference template raises on two user turns in a row;
+- every role other than ``assistant`` (``tool``, a later ``system``, ``developer``) is rendered
+  as a user turn, since Gemma was trained on exactly two roles.
+
+Content may be a string or a list of parts; only ``text`` parts are rendered (the 270M model
+has no vision tower).
+"""
+
+from __future__ import annotations
+
+GEMMA3_CHAT_TEMPLATE = """\
+{{- bos_token -}}
+{%- if messages and messages[0]['role'] == 'system' -%}
+  {%- set system = messages[0]['content'] -%}
+  {%- set loop_messages = messages[1:] -%}
+{%- else -%}
+  {%- set system = none -%}
+  {%- set loop_messages = messages -%}
+{%- endif -%}
+{%- macro render_content(content) -%}
+  {%- if content is string -%}
+    {{- content | trim -}}
+  {%- elif content is not none -%}
+    {%- for part in content -%}
+      {%- if part['type'] == 'text' -%}{{- part['text'] | trim -}}{%- endif -%}
+    {%- endfor -%}
+  {%- endif -%}
+{%- endmacro -%}
+{%- for message in loop_messages -%}
+  {%- set role = 'model' if message['role'] == 'assistant' else 'user' -%}
+  {{- '<start_of_turn>' + role + '\\n' -}}
+  {%- if loop.first and system is not none -%}
+    {{- render_content(system) + '\\n\\n' -}}
+  {%- endif -%}
+  {{- render_content(message['content']) -}}
+  {{- '<end_of_turn>\\n' -}}
+{%- endfor -%}
+{%- if not loop_messages and system is not none -%}
+  {{- '<start_of_turn>user\\n' + render_content(system) + '<end_of_turn>\\n' -}}
+{%- endif -%}
+{%- if add_generation_prompt -%}
+  {{- '<start_of_turn>model\\n' -}}
+{%- endif -%}
+"""

@@ -1,0 +1,118 @@
+"""The admin API and the key holder's self-service reads, over plain HTTP; and the hold cap."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
+from reapi.config import build_config
+from reapi.settings import Settings
+from tests.conftest import Gateway, start_gateway, unique
+from tests.fakes.openai_upstream import FakeOpenAI, Reply
+
+ADMIN = {"Authorization": "Bearer admin-secret"}
+
+
+@pytest.fixture(scope="module")
+def capped(fake_openai: FakeOpenAI, database_url: str) -> Iterator[Gateway]:
+    config = build_config(
+        {
+            "channels": [
+                {
+                    "name": "fake",
+                    "type": "openai",
+                    "base_url": fake_openai.base_url,
+                    "models": ["gpt-5.5"],
+                }
+            ],
+            "models": {"gpt-5.5": {"input_per_mtok": "1.25", "output_per_mtok": "10.00"}},
+            "billing": {"hold_cap_usd": "0.0005"},
+        }
+    )
+    gateway = start_gateway(Settings(database_url=database_url, admin_token="admin-secret"), config)
+    yield gateway
+    gateway.server.stop()
+
+
+def test_admin_lifecycle(capped: Gateway, upstream: FakeOpenAI) -> None:
+    base = capped.url + "/admin"
+    name = unique("admin")
+    assert httpx.post(base + "/users", json={"name": name}).status_code == 401
+    created = httpx.post(base + "/users", headers=ADMIN, json={"name": name, "groups": ["default"]})
+    assert created.status_code == 201 and created.json()["name"] == name
+    assert httpx.post(base + "/users", headers=ADMIN, json={"name": name}).status_code == 400
+    key = httpx.post(
+        base + f"/users/{name}/keys", headers=ADMIN, json={"name": "ci", "spend_limit": "5"}
+    ).json()
+    assert key["secret"].startswith("sk-") and key["spend_limit"] == "5.00"
+    assert httpx.post(base + "/users/nobody/keys", headers=ADMIN, json={}).status_code == 404
+    credit = httpx.post(
+        base + f"/users/{name}/credit", headers=ADMIN, json={"amount": "2.50", "note": "invoice 7"}
+    )
+    assert credit.json()["balance"] == "2.50"
+    bad = httpx.post(base + f"/users/{name}/credit", headers=ADMIN, json={"amount": 2.5})
+    assert bad.status_code == 400  # a float is refused: money travels as decimal strings
+    user_headers = {"Authorization": f"Bearer {key['secret']}"}
+    response = httpx.post(
+        capped.url + "/v1/chat/completions",
+        headers=user_headers,
+        json={"model": "gpt-5.5", "messages": [{"role": "user", "content": "Hi"}]},
+    )
+    assert response.status_code == 200
+    balance = httpx.get(base + f"/users/{name}/balance", headers=ADMIN).json()
+    assert balance == {
+        "workspace": "chat",
+        "balance": "2.499895",
+        "held": "0.00",
+        "available": "2.499895",
+    }
+    usage = httpx.get(base + f"/users/{name}/usage", headers=ADMIN).json()["data"]
+    assert [u["request_id"] for u in usage] == [response.headers["x-request-id"]]
+    grants = httpx.get(
+        capped.url + "/v1/dashboard/billing/credit_grants", headers=user_headers
+    ).json()
+    assert grants["total_granted"] == "2.50" and grants["total_used"] == "0.000105"
+    assert grants["total_available"] == "2.499895"
+    own = httpx.get(capped.url + "/v1/dashboard/usage", headers=user_headers).json()["data"]
+    assert own[0]["cost"] == "0.000105"
+    listed = httpx.get(base + f"/users/{name}/keys", headers=ADMIN).json()["data"]
+    assert "secret" not in listed[0] and listed[0]["spent"] == "0.000105"
+    assert httpx.delete(base + f"/keys/{key['id']}", headers=ADMIN).json()["revoked_at"]
+    assert httpx.get(base + "/ledger/verify", headers=ADMIN).json()["ok"] is True
+
+
+def test_admin_api_is_off_without_a_token(gateway: Gateway) -> None:
+    response = httpx.get(gateway.url + "/admin/users", headers=ADMIN)
+    assert response.status_code == 403
+    assert "REAPI_ADMIN_TOKEN" in response.json()["error"]["message"]
+
+
+def test_hold_cap_lets_small_balances_call_and_records_the_debt(
+    capped: Gateway, upstream: FakeOpenAI
+) -> None:
+    name, key = capped.user(credit="0.001")
+    # max_tokens 128000 would hold $1.28: the cap holds $0.0005 instead.
+    upstream.enqueue(Reply(completion_tokens=200))
+    response = httpx.post(
+        capped.url + "/v1/chat/completions",
+        headers={"Authorization": f"Bearer {key}"},
+        json={
+            "model": "gpt-5.5",
+            "messages": [{"role": "user", "content": "Hi"}],
+            "max_tokens": 128000,
+        },
+    )
+    assert response.status_code == 200
+    # 12 x 1.25 + 200 x 10 per 1M = $0.002015: the balance ends below zero by what the cap
+    # left uncovered, a debt the next credit pays first.
+    state = capped.balance(name)
+    assert state.balance == 1_000_000 - 2_015_000
+    refused = httpx.post(
+        capped.url + "/v1/chat/completions",
+        headers={"Authorization": f"Bearer {key}"},
+        json={"model": "gpt-5.5", "messages": [{"role": "user", "content": "Hi"}], "max_tokens": 5},
+    )
+    assert refused.status_code == 402
+    assert capped.billing(lambda b: b.verify()) == []
