@@ -16,6 +16,7 @@ import argparse
 import json
 import os
 import resource
+import signal
 import subprocess
 import sys
 import time
@@ -71,7 +72,9 @@ def parse_args() -> argparse.Namespace:
                     help="redis db the rig flushes for reapi-pg")
     ap.add_argument("--nice", type=int, default=-10,
                     help="niceness of the rig and every system (all inherit it); 0 to disable")
-    ap.add_argument("--out", help="results directory (default bench/results/<timestamp>)")
+    ap.add_argument("--out", help="results directory (default bench/results/<timestamp>); if it "
+                    "already holds results.json, systems measured there without error are kept "
+                    "and only the rest are run (resume)")
     ap.add_argument("--publish", action="store_true",
                     help="also copy the report and chart to bench/REPORT.md and bench/chart.png")
     return ap.parse_args()
@@ -122,9 +125,22 @@ def main() -> None:
     systems = sysmod.build_systems(workdir, reapi_py, litellm_py, args.pg_url, args.redis_url)
     meta = report.machine_meta(cfg, args)
     results: dict[str, dict[str, object]] = {}
+    previous = workdir / "results.json"
+    if previous.exists():
+        kept = json.loads(previous.read_text())["results"]
+        results = {n: r for n, r in kept.items() if "error" not in r and n in names}
+        print(f"resuming: keeping {', '.join(results) or 'nothing'}", flush=True)
+
+    def _stop(signum: int, _frame: object) -> None:
+        raise SystemExit(f"stopped by signal {signum}")  # unwinds, so every child is stopped
+
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGHUP, _stop)
     mocks = sysmod.start_mocks(workdir, args.hold_chunks, args.hold_itl)
     try:
         for name in names:
+            if name in results:
+                continue
             if name not in systems:
                 print(f"== {name}: not available, skipped", flush=True)
                 continue

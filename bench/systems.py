@@ -330,14 +330,7 @@ def _reapi_prepare(system: System, workdir: Path) -> None:
     cli("migrate")
     cli("users", "create", "bench")
     system.key = cli("keys", "create", "--user", "bench").strip().splitlines()[-1].strip()
-    credit = subprocess.run([exe, "credit", "bench", "1000000"], env=env, capture_output=True,
-                            text=True, check=False)
-    if credit.returncode != 0:
-        if "No such command" not in credit.stderr:
-            raise RuntimeError(f"reapi credit failed:\n{credit.stdout}\n{credit.stderr}")
-        python = str(Path(exe).parent / "python")
-        subprocess.run([python, str(BENCH / "reapi_grant.py"), "bench", "1000000"], env=env,
-                       check=True, capture_output=True)
+    cli("credit", "bench", "1000000")
 
 
 def build_systems(workdir: Path, reapi_python: Path | None, litellm_python: Path,
