@@ -107,7 +107,7 @@ def main() -> None:
         sys.exit(f"unknown systems: {', '.join(sorted(unknown))}")
     if "direct" not in names:
         names.insert(0, "direct")  # every 'added' number is relative to direct
-    workdir = Path(args.out or BENCH / "results" / time.strftime("%Y%m%dT%H%M%S"))
+    workdir = Path(args.out or BENCH / "results" / time.strftime("%Y%m%dT%H%M%S")).resolve()
     workdir.mkdir(parents=True, exist_ok=True)
 
     litellm_py = LITELLM_VENV / "bin" / "python"

@@ -211,7 +211,11 @@ def start_mocks(workdir: Path, hold_chunks: int, hold_itl: float) -> Mocks:
     conf = nginx_mock_conf(workdir)
     mocks.procs.append(start("mock-nginx", ["nginx", "-e", "stderr", "-c", str(conf)],
                              RIG_CORE, workdir))
-    wait_ready(f"http://127.0.0.1:{MOCK_PORT}/healthz", mocks.procs[-1], 10)
+    try:
+        wait_ready(f"http://127.0.0.1:{MOCK_PORT}/healthz", mocks.procs[-1], 10)
+    except RuntimeError:
+        mocks.stop()
+        raise
     return mocks
 
 
