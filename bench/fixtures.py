@@ -13,10 +13,11 @@ MODEL = "gpt-5.5"
 STREAM_MODEL = "gpt-5.5-sse"  # routed to the fixed SSE stream on nginx
 SLOW_MODEL = "gpt-5.5-slow"  # routed to the delay mock (TTFT and inter-token delay)
 
-_WORDS = (
+_ANSWER = (
     "The gateway relays this answer in twenty small pieces so that every proxy "
     "under test has to forward each chunk as it arrives rather than buffer it."
-).split()
+)
+_WORDS = _ANSWER.split(" ")
 _CREATED = 1767225600
 
 

@@ -24,7 +24,6 @@ from urllib.parse import urlsplit
 
 import httptools
 import uvloop
-
 from fixtures import request_body
 
 now = time.perf_counter
@@ -102,6 +101,7 @@ class _Pool:
         self.host, self.port, self.limit = host, port, limit
         self.idle: list[_Conn] = []
         self.waiters: list[asyncio.Future[_Conn]] = []
+        self.handing: set[asyncio.Future[None]] = set()
         self.live = 0
         self.opened = 0
 
@@ -132,7 +132,9 @@ class _Pool:
     def put(self, conn: _Conn | None) -> None:
         if conn is None or conn.transport is None:
             if self.waiters:  # a slot freed up: let the next waiter connect
-                asyncio.ensure_future(self._hand_new(self.waiters.pop(0)))
+                task = asyncio.ensure_future(self._hand_new(self.waiters.pop(0)))
+                self.handing.add(task)
+                task.add_done_callback(self.handing.discard)
             return
         if self.waiters:
             self.waiters.pop(0).set_result(conn)
@@ -160,7 +162,7 @@ def _pct(values: list[float], p: float) -> float | None:
     if not values:
         return None
     s = sorted(values)
-    return s[min(len(s) - 1, int(round(p / 100 * (len(s) - 1))))]
+    return s[min(len(s) - 1, round(p / 100 * (len(s) - 1)))]
 
 
 def _ms(v: float | None) -> float | None:

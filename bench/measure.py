@@ -66,8 +66,13 @@ class CpuWatch:
 
     def _ours(self) -> float:
         t = os.times()  # this process plus every child it has reaped (wrk, loadgen, systems)
-        return t.user + t.system + t.children_user + t.children_system + sum(
-            _proc_cpu(pid) for pid in self.mock_pids)
+        return (
+            t.user
+            + t.system
+            + t.children_user
+            + t.children_system
+            + sum(_proc_cpu(pid) for pid in self.mock_pids)
+        )
 
     def other_pct(self) -> float:
         wall = time.monotonic() - self.t0
@@ -94,9 +99,23 @@ def wrk(system: System, model: str, conns: int, seconds: float, workdir: Path) -
     if not body.exists():
         body.write_bytes(request_body(model, stream=model != MODEL))
     env = {"BENCH_BODY": str(body), "BENCH_KEY": system.key or ""}
-    cmd = ["taskset", "-c", RIG_CORE, "wrk", "-t1", f"-c{conns}", f"-d{seconds}s", "--timeout",
-           "10s", "-s", str(BENCH / "post.lua"), system.url(model)]
-    out = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, **env}, check=False)
+    cmd = [
+        "taskset",
+        "-c",
+        RIG_CORE,
+        "wrk",
+        "-t1",
+        f"-c{conns}",
+        f"-d{seconds}s",
+        "--timeout",
+        "10s",
+        "-s",
+        str(BENCH / "post.lua"),
+        system.url(model),
+    ]
+    out = subprocess.run(
+        cmd, capture_output=True, text=True, env={**os.environ, **env}, check=False
+    )
     line = next((ln for ln in out.stdout.splitlines() if ln.startswith("JSON")), None)
     if line is None:
         raise RuntimeError(f"wrk failed: {out.stdout}\n{out.stderr}")
@@ -113,8 +132,18 @@ def wrk(system: System, model: str, conns: int, seconds: float, workdir: Path) -
 
 
 def loadgen(system: System, mode: str, model: str, **opts: float) -> dict[str, Any]:
-    cmd = ["taskset", "-c", RIG_CORE, sys.executable, str(BENCH / "loadgen.py"), mode,
-           "--url", system.url(model), "--model", model]
+    cmd = [
+        "taskset",
+        "-c",
+        RIG_CORE,
+        sys.executable,
+        str(BENCH / "loadgen.py"),
+        mode,
+        "--url",
+        system.url(model),
+        "--model",
+        model,
+    ]
     if system.key:
         cmd += ["--key", system.key]
     for k, v in opts.items():
@@ -131,13 +160,18 @@ def _log(msg: str) -> None:
 
 def sanity(system: System) -> None:
     """One plain and one streamed completion must come back whole before any load."""
-    for model, stream, marker in ((MODEL, False, b'"chat.completion"'),
-                                  (STREAM_MODEL, True, b"[DONE]")):
-        req = urllib.request.Request(system.url(model), data=request_body(model, stream),
-                                     headers={"content-type": "application/json"})
+    for model, stream, marker in (
+        (MODEL, False, b'"chat.completion"'),
+        (STREAM_MODEL, True, b"[DONE]"),
+    ):
+        req = urllib.request.Request(
+            system.url(model),
+            data=request_body(model, stream),
+            headers={"content-type": "application/json"},
+        )
         if system.key:
             req.add_header("authorization", f"Bearer {system.key}")
-        with urllib.request.urlopen(req, timeout=30) as r:  # noqa: S310
+        with urllib.request.urlopen(req, timeout=30) as r:
             data = r.read()
         if marker not in data:
             raise RuntimeError(f"{system.name}: unexpected response to {model}: {data[:300]!r}")
@@ -163,8 +197,10 @@ def max_rate(system: System, cfg: Config, hint: float) -> dict[str, Any]:
         r = loadgen(system, "rate", MODEL, rate=round(rate), duration=cfg.search_s)
         r["pass"] = _rate_ok(r)
         tried.append(r)
-        _log(f"rate {round(rate)}/s: p99 {r['p99_ms']} ms, achieved {r['achieved_rps']}"
-             f" -> {'pass' if r['pass'] else 'fail'}")
+        _log(
+            f"rate {round(rate)}/s: p99 {r['p99_ms']} ms, achieved {r['achieved_rps']}"
+            f" -> {'pass' if r['pass'] else 'fail'}"
+        )
         time.sleep(cfg.settle_s)
         # one pause of another tenant on this shared machine can sink a 5 s
         # probe's p99, so a rate fails only when it fails twice
@@ -195,8 +231,9 @@ def max_rate(system: System, cfg: Config, hint: float) -> dict[str, Any]:
         best = (best + fail) / 2
     confirmed = bool(best) and probe(best)
     if best and not confirmed:
-        passes = sorted(t["target_rps"] for t in tried
-                        if t["pass"] and t["target_rps"] < round(best))
+        passes = sorted(
+            t["target_rps"] for t in tried if t["pass"] and t["target_rps"] < round(best)
+        )
         best = passes[-1] if passes else 0.0
     return {
         "max_rate": round(best),
@@ -211,12 +248,15 @@ def hold_streams(system: System, cfg: Config) -> dict[str, Any]:
     highest clean level once more to confirm it."""
     runs: list[dict[str, Any]] = []
     held = 0
+
     def level(n: int) -> bool:
         r = loadgen(system, "stream", HOLD_MODEL, concurrency=n, duration=cfg.hold_s)
         r["pass"] = r["streams"] > 0 and not (r["errors"] or r["stalls"] or r["short_streams"])
         runs.append(r)
-        _log(f"{n} streams: {r['streams']} done, {r['stalls']} stalls, {r['errors']} errors, "
-             f"max gap {r['gap_max_ms']} ms -> {'pass' if r['pass'] else 'fail'}")
+        _log(
+            f"{n} streams: {r['streams']} done, {r['stalls']} stalls, {r['errors']} errors, "
+            f"max gap {r['gap_max_ms']} ms -> {'pass' if r['pass'] else 'fail'}"
+        )
         time.sleep(cfg.settle_s)
         return bool(r["pass"])
 
@@ -238,8 +278,9 @@ def measure_system(system: System, cfg: Config, workdir: Path) -> dict[str, Any]
                 system.prepare(system, workdir)
             proc = start(system.name, system.cmd, system.core, workdir, system.env)
             t0 = time.monotonic()
-            wait_ready(f"http://127.0.0.1:{system.port}{system.ready_path}", proc,
-                       system.ready_timeout)
+            wait_ready(
+                f"http://127.0.0.1:{system.port}{system.ready_path}", proc, system.ready_timeout
+            )
             res["startup_s"] = round(time.monotonic() - t0, 2)
             time.sleep(cfg.settle_s)
             res["rss_idle_mb"] = proc.rss_mb()
@@ -254,16 +295,20 @@ def measure_system(system: System, cfg: Config, workdir: Path) -> dict[str, Any]
     return res
 
 
-def _run_all(system: System, cfg: Config, workdir: Path, res: dict[str, Any],
-             proc: Proc | None) -> None:
+def _run_all(
+    system: System, cfg: Config, workdir: Path, res: dict[str, Any], proc: Proc | None
+) -> None:
     rss = (lambda: proc.rss_mb()) if proc else (lambda: None)
     wrk(system, MODEL, 32, cfg.warmup_s, workdir)
     _log("warm")
     thr: dict[str, list[Any]] = {"c32": [], "c128": [], "sse_c32": []}
     res["rss_after_rep_mb"] = []
     for _ in range(cfg.repeats):
-        for key, model, c in (("c32", MODEL, 32), ("c128", MODEL, 128),
-                              ("sse_c32", STREAM_MODEL, 32)):
+        for key, model, c in (
+            ("c32", MODEL, 32),
+            ("c128", MODEL, 128),
+            ("sse_c32", STREAM_MODEL, 32),
+        ):
             thr[key].append(wrk(system, model, c, cfg.wrk_s, workdir))
             time.sleep(cfg.settle_s)
         res["rss_after_rep_mb"].append(rss())
@@ -290,8 +335,10 @@ def _run_all(system: System, cfg: Config, workdir: Path, res: dict[str, Any],
     res["max_rate"] = max_rate(system, cfg, hint)
     _log(f"max rate p99<20ms: {res['max_rate']['max_rate']}/s")
 
-    res["ttft"] = [loadgen(system, "stream", SLOW_MODEL, concurrency=1, duration=cfg.ttft_s)
-                   for _ in range(cfg.repeats)]
+    res["ttft"] = [
+        loadgen(system, "stream", SLOW_MODEL, concurrency=1, duration=cfg.ttft_s)
+        for _ in range(cfg.repeats)
+    ]
     _log(f"ttft p50 {[r['ttft_p50_ms'] for r in res['ttft']]} ms")
 
     res["streams"] = hold_streams(system, cfg)

@@ -15,7 +15,6 @@ import asyncio
 
 import httptools
 import uvloop
-
 from fixtures import SLOW_MODEL, chat_completion, sse_events
 
 
@@ -63,7 +62,9 @@ class _Conn(asyncio.Protocol):
 
     def _send_json(self) -> None:
         if self.transport:
-            head = b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: %d\r\n\r\n"
+            head = (
+                b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: %d\r\n\r\n"
+            )
             self.transport.write(head % len(self.json_body) + self.json_body)
 
     def _send_event(self, i: int) -> None:

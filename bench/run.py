@@ -37,8 +37,10 @@ def _bootstrap() -> None:
     if not py.exists():
         print("creating bench/.venv ...", flush=True)
         subprocess.run([sys.executable, "-m", "venv", str(VENV)], check=True)
-        subprocess.run([str(py), "-m", "pip", "install", "-q", "-r",
-                        str(BENCH / "requirements.txt")], check=True)
+        subprocess.run(
+            [str(py), "-m", "pip", "install", "-q", "-r", str(BENCH / "requirements.txt")],
+            check=True,
+        )
     os.execv(str(py), [str(py), str(Path(__file__).resolve()), *sys.argv[1:]])
 
 
@@ -63,20 +65,40 @@ def parse_args() -> argparse.Namespace:
     ap.add_argument("--stream-levels", default="25,100,250,500,1000,1500")
     ap.add_argument("--hold-chunks", type=int, default=60, help="chunks per held stream")
     ap.add_argument("--hold-itl", type=float, default=0.05, help="seconds between held chunks")
-    ap.add_argument("--rate-cap", type=float, default=15000,
-                    help="highest rate tried; the rate client's own ceiling on one core")
+    ap.add_argument(
+        "--rate-cap",
+        type=float,
+        default=15000,
+        help="highest rate tried; the rate client's own ceiling on one core",
+    )
     ap.add_argument("--reapi-src", default=str(BENCH.parent), help="reapi checkout to install")
-    ap.add_argument("--pg-url", default="postgresql://postgres@127.0.0.1:5432/reapi_bench",
-                    help="database the rig drops and recreates for reapi-pg")
-    ap.add_argument("--redis-url", default="redis://127.0.0.1:6379/15",
-                    help="redis db the rig flushes for reapi-pg")
-    ap.add_argument("--nice", type=int, default=-10,
-                    help="niceness of the rig and every system (all inherit it); 0 to disable")
-    ap.add_argument("--out", help="results directory (default bench/results/<timestamp>); if it "
-                    "already holds results.json, systems measured there without error are kept "
-                    "and only the rest are run (resume)")
-    ap.add_argument("--publish", action="store_true",
-                    help="also copy the report and chart to bench/REPORT.md and bench/chart.png")
+    ap.add_argument(
+        "--pg-url",
+        default="postgresql://postgres@127.0.0.1:5432/reapi_bench",
+        help="database the rig drops and recreates for reapi-pg",
+    )
+    ap.add_argument(
+        "--redis-url",
+        default="redis://127.0.0.1:6379/15",
+        help="redis db the rig flushes for reapi-pg",
+    )
+    ap.add_argument(
+        "--nice",
+        type=int,
+        default=-10,
+        help="niceness of the rig and every system (all inherit it); 0 to disable",
+    )
+    ap.add_argument(
+        "--out",
+        help="results directory (default bench/results/<timestamp>); if it "
+        "already holds results.json, systems measured there without error are kept "
+        "and only the rest are run (resume)",
+    )
+    ap.add_argument(
+        "--publish",
+        action="store_true",
+        help="also copy the report and chart to bench/REPORT.md and bench/chart.png",
+    )
     return ap.parse_args()
 
 
@@ -148,8 +170,9 @@ def main() -> None:
             cpu = measure.CpuWatch(mocks.pids())
             results[name] = measure.measure_system(systems[name], cfg, workdir)
             results[name]["other_tenants_cpu_pct"] = cpu.other_pct()
-            (workdir / "results.json").write_text(json.dumps({"meta": meta, "results": results},
-                                                             indent=1))
+            (workdir / "results.json").write_text(
+                json.dumps({"meta": meta, "results": results}, indent=1)
+            )
     finally:
         mocks.stop()
     md = report.write(workdir, meta, results)

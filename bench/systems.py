@@ -33,7 +33,12 @@ HOLD_MOCK_PORT = 18003  # delay mock for the concurrent-streams run: long, paced
 HOLD_MODEL = "gpt-5.5-hold"
 
 # model -> path prefix on the nginx mock; every gateway routes by model name
-UPSTREAM_PREFIX = {MODEL: "/v1", STREAM_MODEL: "/sse/v1", SLOW_MODEL: "/slow/v1", HOLD_MODEL: "/hold/v1"}
+UPSTREAM_PREFIX = {
+    MODEL: "/v1",
+    STREAM_MODEL: "/sse/v1",
+    SLOW_MODEL: "/slow/v1",
+    HOLD_MODEL: "/hold/v1",
+}
 UPSTREAM_KEY = "sk-upstream"
 
 
@@ -84,14 +89,24 @@ def _tree(root: int) -> list[int]:
     return out
 
 
-def start(name: str, cmd: list[str], core: str, logdir: Path, env: dict[str, str] | None = None,
-          cwd: Path | None = None) -> Proc:
+def start(
+    name: str,
+    cmd: list[str],
+    core: str,
+    logdir: Path,
+    env: dict[str, str] | None = None,
+    cwd: Path | None = None,
+) -> Proc:
     log = logdir / f"{name}.log"
     fh = log.open("ab")
     full_env = {**os.environ, **(env or {})}
     popen = subprocess.Popen(
-        ["taskset", "-c", core, *cmd], stdout=fh, stderr=subprocess.STDOUT, env=full_env,
-        cwd=cwd, start_new_session=True,
+        ["taskset", "-c", core, *cmd],
+        stdout=fh,
+        stderr=subprocess.STDOUT,
+        env=full_env,
+        cwd=cwd,
+        start_new_session=True,
     )
     return Proc(name, popen, log)
 
@@ -103,7 +118,7 @@ def wait_ready(url: str, proc: Proc | None, timeout: float) -> None:
             tail = proc.log.read_text(errors="replace")[-3000:]
             raise RuntimeError(f"{proc.name} exited with {proc.popen.returncode}:\n{tail}")
         try:
-            with urllib.request.urlopen(url, timeout=2) as r:  # noqa: S310
+            with urllib.request.urlopen(url, timeout=2) as r:
                 if r.status == 200:
                     return
         except OSError:
@@ -142,7 +157,9 @@ http {{
 def nginx_mock_conf(workdir: Path) -> Path:
     (workdir / "files").mkdir(exist_ok=True)
     (workdir / "files" / "sse.txt").write_bytes(sse_stream())
-    conf = _NGINX_HEAD.format(dir=workdir, name="mock") + f"""\
+    conf = (
+        _NGINX_HEAD.format(dir=workdir, name="mock")
+        + f"""\
   upstream ttft {{ server 127.0.0.1:{TTFT_MOCK_PORT}; keepalive 4096; }}
   upstream hold {{ server 127.0.0.1:{HOLD_MOCK_PORT}; keepalive 4096; }}
   server {{
@@ -167,13 +184,16 @@ def nginx_mock_conf(workdir: Path) -> Path:
   }}
 }}
 """
+    )
     path = workdir / "nginx-mock.conf"
     path.write_text(conf)
     return path
 
 
 def nginx_proxy_conf(workdir: Path, port: int) -> Path:
-    conf = _NGINX_HEAD.format(dir=workdir, name="proxy") + f"""\
+    conf = (
+        _NGINX_HEAD.format(dir=workdir, name="proxy")
+        + f"""\
   upstream mock {{ server 127.0.0.1:{MOCK_PORT}; keepalive 1024; }}
   server {{
     listen 127.0.0.1:{port} backlog=4096;
@@ -181,6 +201,7 @@ def nginx_proxy_conf(workdir: Path, port: int) -> Path:
   }}
 }}
 """
+    )
     path = workdir / "nginx-proxy.conf"
     path.write_text(conf)
     return path
@@ -202,15 +223,48 @@ def start_mocks(workdir: Path, hold_chunks: int, hold_itl: float) -> Mocks:
     """nginx on the rig core in front of two delay mocks, also on the rig core."""
     py = sys.executable
     mocks = Mocks()
-    mocks.procs.append(start("mock-ttft", [py, str(BENCH / "mock_upstream.py"), "--port",
-                             str(TTFT_MOCK_PORT), "--ttft", "0.01", "--itl", "0.001",
-                             "--chunks", "20"], RIG_CORE, workdir))
-    mocks.procs.append(start("mock-hold", [py, str(BENCH / "mock_upstream.py"), "--port",
-                             str(HOLD_MOCK_PORT), "--ttft", "0.05", "--itl", str(hold_itl),
-                             "--chunks", str(hold_chunks)], RIG_CORE, workdir))
+    mocks.procs.append(
+        start(
+            "mock-ttft",
+            [
+                py,
+                str(BENCH / "mock_upstream.py"),
+                "--port",
+                str(TTFT_MOCK_PORT),
+                "--ttft",
+                "0.01",
+                "--itl",
+                "0.001",
+                "--chunks",
+                "20",
+            ],
+            RIG_CORE,
+            workdir,
+        )
+    )
+    mocks.procs.append(
+        start(
+            "mock-hold",
+            [
+                py,
+                str(BENCH / "mock_upstream.py"),
+                "--port",
+                str(HOLD_MOCK_PORT),
+                "--ttft",
+                "0.05",
+                "--itl",
+                str(hold_itl),
+                "--chunks",
+                str(hold_chunks),
+            ],
+            RIG_CORE,
+            workdir,
+        )
+    )
     conf = nginx_mock_conf(workdir)
-    mocks.procs.append(start("mock-nginx", ["nginx", "-e", "stderr", "-c", str(conf)],
-                             RIG_CORE, workdir))
+    mocks.procs.append(
+        start("mock-nginx", ["nginx", "-e", "stderr", "-c", str(conf)], RIG_CORE, workdir)
+    )
     try:
         wait_ready(f"http://127.0.0.1:{MOCK_PORT}/healthz", mocks.procs[-1], 10)
     except RuntimeError:
@@ -241,8 +295,9 @@ class System:
 
 
 def _pip_version(python: Path, package: str) -> str:
-    out = subprocess.run([str(python), "-m", "pip", "show", package], capture_output=True,
-                         text=True, check=False).stdout
+    out = subprocess.run(
+        [str(python), "-m", "pip", "show", package], capture_output=True, text=True, check=False
+    ).stdout
     for line in out.splitlines():
         if line.startswith("Version:"):
             return line.split()[1]
@@ -296,8 +351,9 @@ def reapi_config(workdir: Path) -> Path:
         f'api_key: "{UPSTREAM_KEY}", models: [{m}]}}'
         for i, (m, prefix) in enumerate(UPSTREAM_PREFIX.items())
     )
-    prices = "\n".join(f'  {m}: {{input_per_mtok: "1.25", output_per_mtok: "10.00"}}'
-                       for m in UPSTREAM_PREFIX)
+    prices = "\n".join(
+        f'  {m}: {{input_per_mtok: "1.25", output_per_mtok: "10.00"}}' for m in UPSTREAM_PREFIX
+    )
     text = f"""channels:
 {channels}
 models:
@@ -322,8 +378,9 @@ def _reapi_prepare(system: System, workdir: Path) -> None:
         for sql in (f"DROP DATABASE IF EXISTS {name}", f"CREATE DATABASE {name}"):
             subprocess.run(["psql", admin, "-qc", sql], check=True, capture_output=True)
     if "REAPI_REDIS_URL" in env:
-        subprocess.run(["redis-cli", "-u", env["REAPI_REDIS_URL"], "flushdb"], check=True,
-                       capture_output=True)
+        subprocess.run(
+            ["redis-cli", "-u", env["REAPI_REDIS_URL"], "flushdb"], check=True, capture_output=True
+        )
 
     def cli(*args: str) -> str:
         r = subprocess.run([exe, *args], env=env, capture_output=True, text=True, check=False)
@@ -337,31 +394,56 @@ def _reapi_prepare(system: System, workdir: Path) -> None:
     cli("credit", "bench", "1000000")
 
 
-def build_systems(workdir: Path, reapi_python: Path | None, litellm_python: Path,
-                  pg_url: str, redis_url: str) -> dict[str, System]:
+def build_systems(
+    workdir: Path, reapi_python: Path | None, litellm_python: Path, pg_url: str, redis_url: str
+) -> dict[str, System]:
     py = Path(sys.executable)
     systems = {
-        "direct": System("direct", MOCK_PORT, None, direct_paths=True, version=f"nginx {_nginx_version()}"),
+        "direct": System(
+            "direct", MOCK_PORT, None, direct_paths=True, version=f"nginx {_nginx_version()}"
+        ),
         "floor": System(
-            "floor", 18010, [str(py), str(BENCH / "floor_proxy.py"), "--port", "18010"],
+            "floor",
+            18010,
+            [str(py), str(BENCH / "floor_proxy.py"), "--port", "18010"],
             direct_paths=True,
             version=f"uvicorn {_pip_version(py, 'uvicorn')}, aiohttp {_pip_version(py, 'aiohttp')}",
         ),
         "nginx": System(
-            "nginx", 18011, ["nginx", "-e", "stderr", "-c", str(nginx_proxy_conf(workdir, 18011))],
-            direct_paths=True, version=f"nginx {_nginx_version()}",
+            "nginx",
+            18011,
+            ["nginx", "-e", "stderr", "-c", str(nginx_proxy_conf(workdir, 18011))],
+            direct_paths=True,
+            version=f"nginx {_nginx_version()}",
         ),
     }
     if litellm_python.exists():
         exe = litellm_python.parent / "litellm"
         systems["litellm"] = System(
-            "litellm", 18012,
-            [str(exe), "--config", str(litellm_config(workdir)), "--host", "127.0.0.1",
-             "--port", "18012", "--num_workers", "1", "--telemetry", "False"],
+            "litellm",
+            18012,
+            [
+                str(exe),
+                "--config",
+                str(litellm_config(workdir)),
+                "--host",
+                "127.0.0.1",
+                "--port",
+                "18012",
+                "--num_workers",
+                "1",
+                "--telemetry",
+                "False",
+            ],
             ready_path="/health/liveliness",
-            env={"LITELLM_LOG": "ERROR", "LITELLM_MODE": "PRODUCTION",
-                 "LITELLM_LOCAL_MODEL_COST_MAP": "True", "DISABLE_SCHEMA_UPDATE": "true"},
-            key="sk-bench-master", version=f"litellm {_pip_version(litellm_python, 'litellm')}",
+            env={
+                "LITELLM_LOG": "ERROR",
+                "LITELLM_MODE": "PRODUCTION",
+                "LITELLM_LOCAL_MODEL_COST_MAP": "True",
+                "DISABLE_SCHEMA_UPDATE": "true",
+            },
+            key="sk-bench-master",
+            version=f"litellm {_pip_version(litellm_python, 'litellm')}",
             ready_timeout=180,
         )
     if reapi_python is not None and (reapi_python.parent / "reapi").exists():
@@ -374,18 +456,35 @@ def build_systems(workdir: Path, reapi_python: Path | None, litellm_python: Path
             ("reapi-w2", 18015, {"REAPI_DATABASE_URL": f"sqlite:///{workdir}/reapi-w2.db"}, 2),
         ):
             systems[name] = System(
-                name, port,
-                [str(exe), "serve", "--config", conf, "--host", "127.0.0.1", "--port", str(port),
-                 "--workers", str(workers)],
-                env=env, prepare=_reapi_prepare, version=version,
+                name,
+                port,
+                [
+                    str(exe),
+                    "serve",
+                    "--config",
+                    conf,
+                    "--host",
+                    "127.0.0.1",
+                    "--port",
+                    str(port),
+                    "--workers",
+                    str(workers),
+                ],
+                env=env,
+                prepare=_reapi_prepare,
+                version=version,
                 core=GATEWAY_CORE if workers == 1 else f"{GATEWAY_CORE},{RIG_CORE}",
             )
     return systems
 
 
 def _git_rev() -> str:
-    r = subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"],
-                       capture_output=True, text=True, check=False)
+    r = subprocess.run(
+        ["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     return r.stdout.strip() or "?"
 
 
