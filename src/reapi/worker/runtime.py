@@ -149,7 +149,12 @@ class TaskRuntime:
         )
         concurrency = tasks.workers if workers is None else workers
         if concurrency > 0:
-            runtime.loops.append(asyncio.create_task(worker.run(concurrency)))
+            # Each look for due tasks is a write transaction. A gateway with no task channel
+            # serves no new task, so it only looks now and then, to end (and refund) tasks left
+            # from an earlier configuration, rather than competing every second with the chat
+            # path's writes.
+            idle = None if channels else _IDLE_WITHOUT_CHANNELS
+            runtime.loops.append(asyncio.create_task(worker.run(concurrency, idle)))
         if webhooks is not None:
             runtime.loops.append(asyncio.create_task(_every(1.0, webhooks.deliver_due)))
         runtime.loops.append(asyncio.create_task(_every(tasks.sweep_interval, runtime.sweep)))
@@ -174,6 +179,9 @@ class TaskRuntime:
         for session in self.sessions:
             await session.close()
         await self.store.close()
+
+
+_IDLE_WITHOUT_CHANNELS = 30.0
 
 
 async def _every(seconds: float, job: Callable[[], Awaitable[object]]) -> None:

@@ -117,9 +117,10 @@ class TaskWorker:
         """Look for work now (a task was just submitted in this process)."""
         self._wake.set()
 
-    async def run(self, concurrency: int) -> None:
-        """Work until cancelled, at most ``concurrency`` tasks at a time."""
-        idle = min(self._settings.poll_interval, 1.0)
+    async def run(self, concurrency: int, idle: float | None = None) -> None:
+        """Work until cancelled, at most ``concurrency`` tasks at a time, looking for due
+        tasks every ``idle`` seconds (and whenever a submit wakes it)."""
+        idle = idle or min(self._settings.poll_interval, 1.0)
         try:
             while True:
                 self._wake.clear()
