@@ -3,6 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 PG_URL ?= postgresql://postgres@127.0.0.1:5432/test
+PORT ?= 8000
 
 .PHONY: install test test-sqlite test-postgres test-local lint demo serve clean
 
@@ -38,10 +39,10 @@ test: lint test-sqlite test-postgres
 
 # First run: a gateway answering from a local model, with a demo user and key printed.
 demo: install
-	$(BIN)/reapi serve --demo
+	$(BIN)/reapi serve --demo --port $(PORT)
 
 serve: install
-	$(BIN)/reapi serve --config examples/reapi.yaml
+	$(BIN)/reapi serve --config examples/reapi.yaml --port $(PORT)
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
