@@ -87,12 +87,12 @@ def failed(call: CallRecord, exc: Exception) -> GatewayError:
 
 chat_completions = _endpoint(
     "chat.completions",
-    lambda g, call, who, body, headers: g.chat.openai_chat(call, who, body, headers),
+    lambda g, call, who, body, headers: g.chat.serve("openai", call, who, body, headers),
     openai_error,
 )
 messages = _endpoint(
     "messages",
-    lambda g, call, who, body, headers: g.chat.anthropic_messages(call, who, body, headers),
+    lambda g, call, who, body, headers: g.chat.serve("anthropic", call, who, body, headers),
     anthropic_error,
 )
 

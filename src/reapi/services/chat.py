@@ -44,6 +44,11 @@ from reapi.services.routing import Router
 from reapi.services.upstream import Candidate, UpstreamCall, UpstreamClient
 from reapi.storage.types import utcnow
 
+_VALIDATORS = {
+    "openai": openai_chat.validate_request,
+    "anthropic": anthropic_messages.validate_request,
+}
+
 # How each wire format ends a completed stream.
 _END_MARKERS = (b"data: [DONE]", b"event: message_stop")
 
@@ -91,28 +96,18 @@ class ChatService:
             names &= principal.allowed_models
         return [self._config.chat_models[n] for n in sorted(names) if n in self._config.chat_models]
 
-    async def openai_chat(
+    async def serve(
         self,
+        client: WireFormat,
         call: CallRecord,
         principal: Principal,
         body: dict[str, Any],
         headers: Mapping[str, str],
     ) -> ChatReply:
-        openai_chat.validate_request(body)
+        """One chat call in the client's wire format (``openai`` or ``anthropic``)."""
+        _VALIDATORS[client](body)
         return await self._serve(
-            call, principal, self._plan(call, principal, body, "openai"), headers
-        )
-
-    async def anthropic_messages(
-        self,
-        call: CallRecord,
-        principal: Principal,
-        body: dict[str, Any],
-        headers: Mapping[str, str],
-    ) -> ChatReply:
-        anthropic_messages.validate_request(body)
-        return await self._serve(
-            call, principal, self._plan(call, principal, body, "anthropic"), headers
+            call, principal, self._plan(call, principal, body, client), headers
         )
 
     async def count_tokens(
