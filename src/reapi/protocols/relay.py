@@ -11,10 +11,9 @@ from typing import Any
 import orjson
 
 from reapi.protocols import openai_chat
+from reapi.protocols.openai_stream import DONE
 from reapi.protocols.sse import SSEEvent, encode_event
 from reapi.protocols.usage import Usage
-
-_DONE = b"data: [DONE]\n\n"
 
 
 class OpenAIRelay:
@@ -33,7 +32,7 @@ class OpenAIRelay:
             return []
         if event.data == b"[DONE]":
             self._done = self.finished = True
-            return [_DONE]
+            return [DONE]
         try:
             chunk = orjson.loads(event.data)
         except orjson.JSONDecodeError:

@@ -186,19 +186,6 @@ async def totals(session: AsyncSession, account_id: int) -> tuple[int, int]:
     return sums.get("credit", 0), -(sums.get("charge", 0) + sums.get("refund", 0))
 
 
-async def add_key_spend(session: AsyncSession, key_id: str, amount: int, day: str) -> None:
-    await session.execute(
-        update(ApiKey).where(ApiKey.id == key_id).values(spent=ApiKey.spent + amount)
-    )
-    updated = await session.execute(
-        update(KeyDailySpend)
-        .where(KeyDailySpend.key_id == key_id, KeyDailySpend.day == day)
-        .values(amount=KeyDailySpend.amount + amount)
-    )
-    if updated.rowcount == 0:  # type: ignore[attr-defined]
-        await session.execute(insert(KeyDailySpend).values(key_id=key_id, day=day, amount=amount))
-
-
 async def key_daily_spent(session: AsyncSession, key_id: str, day: str) -> int:
     value = await session.scalar(
         select(KeyDailySpend.amount).where(KeyDailySpend.key_id == key_id, KeyDailySpend.day == day)
