@@ -81,6 +81,8 @@ def create_app(settings: Settings, config: Config | None = None) -> FastRoutes:
             node_id=settings.node_id,
             hold_cap=config.billing.hold_cap_usd,
             owner_timeout=settings.hold_owner_timeout,
+            hold_max_age=settings.hold_max_age,
+            settle_retry_delay=settings.settle_retry_delay,
             hot=hot,
         )
         await billing.heartbeat()

@@ -70,7 +70,13 @@ class _Context:
         async def main() -> T:
             db = Database(self.settings.database_url)
             try:
-                billing = BillingService(db, LocalLimiter(), node_id=self.settings.node_id)
+                billing = BillingService(
+                    db,
+                    LocalLimiter(),
+                    node_id=self.settings.node_id,
+                    owner_timeout=self.settings.hold_owner_timeout,
+                    hold_max_age=self.settings.hold_max_age,
+                )
                 return await work(_Services(KeyService(db), billing))
             finally:
                 await db.dispose()

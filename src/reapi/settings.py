@@ -38,6 +38,11 @@ class Settings:
     # A gateway process that has not heartbeaten for this long is considered dead, and the
     # holds it placed are released by any live process.
     hold_owner_timeout: float = 30.0
+    # `reapi ledger verify` reports a hold older than this as a failure: no call runs this
+    # long, so such a hold is one a settlement left behind.
+    hold_max_age: float = 7200.0
+    # The first wait before retrying a settlement the store refused (then doubling).
+    settle_retry_delay: float = 0.5
     # Worker processes of this server (reapi serve --workers): without Redis, each enforces
     # its share of every rate limit.
     workers: int = 1
@@ -73,6 +78,7 @@ class Settings:
             ("upstream_read_timeout", "REAPI_UPSTREAM_READ_TIMEOUT"),
             ("upstream_total_timeout", "REAPI_UPSTREAM_TOTAL_TIMEOUT"),
             ("hold_owner_timeout", "REAPI_HOLD_OWNER_TIMEOUT"),
+            ("hold_max_age", "REAPI_HOLD_MAX_AGE"),
         ):
             if raw := env.get(key):
                 values[name] = float(raw)

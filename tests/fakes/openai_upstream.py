@@ -38,6 +38,10 @@ class Reply:
     send_usage: bool = True  # include a usage chunk when the request asks for it
     usage_in_last_choice_chunk: bool = False
     delay: float = 0.0  # before the response starts
+    # The usage object exactly as sent, replacing the counts above (tests send wrong types,
+    # negative and absurd numbers): OpenAI's shape on /v1/chat/completions, Anthropic's on
+    # /v1/messages (where it goes into message_delta, and message_start gets none).
+    usage: Any = None
 
 
 @dataclass
@@ -133,8 +137,10 @@ class FakeOpenAI:
         model = behaviour.model or (body.get("model") if isinstance(body, dict) else "x")
         if isinstance(body, dict) and body.get("stream"):
             return await self._stream(request, record, body, behaviour, model)
+        choices = body.get("n") if isinstance(body, dict) else None
         return web.Response(
-            body=orjson.dumps(self._completion(behaviour, model)), content_type="application/json"
+            body=orjson.dumps(self._completion(behaviour, model, choices or 1)),
+            content_type="application/json",
         )
 
     async def _count_tokens(self, request: web.Request) -> web.Response:
@@ -200,7 +206,11 @@ class FakeOpenAI:
             "content": content,
             "stop_reason": self._stop_reason(reply),
             "stop_sequence": None,
-            "usage": self._anthropic_usage(reply, reply.completion_tokens),
+            "usage": (
+                reply.usage
+                if reply.usage is not None
+                else self._anthropic_usage(reply, reply.completion_tokens)
+            ),
         }
 
     def _anthropic_events(self, reply: Reply, model: str) -> list[bytes]:
@@ -215,7 +225,9 @@ class FakeOpenAI:
 
         start = self._message(reply, model)
         start["content"], start["stop_reason"] = [], None
-        start["usage"] = self._anthropic_usage(reply, 1)
+        start["usage"] = (
+            {"output_tokens": 1} if reply.usage is not None else self._anthropic_usage(reply, 1)
+        )
         events = [event("message_start", {"message": start}), event("ping", {})]
         if reply.tool_calls:
             for index, call in enumerate(reply.tool_calls):
@@ -245,7 +257,9 @@ class FakeOpenAI:
                 events.append(event("content_block_delta", {"index": 0, "delta": delta}))
             events.append(event("content_block_stop", {"index": 0}))
         stop = {"stop_reason": self._stop_reason(reply), "stop_sequence": None}
-        usage = {"output_tokens": reply.completion_tokens}
+        usage = (
+            reply.usage if reply.usage is not None else {"output_tokens": reply.completion_tokens}
+        )
         events.append(event("message_delta", {"delta": stop, "usage": usage}))
         events.append(event("message_stop", {}))
         return events
@@ -275,7 +289,9 @@ class FakeOpenAI:
             raise
         return response
 
-    def _usage(self, reply: Reply) -> dict[str, Any]:
+    def _usage(self, reply: Reply) -> Any:
+        if reply.usage is not None:
+            return reply.usage
         return {
             "prompt_tokens": reply.prompt_tokens,
             "completion_tokens": reply.completion_tokens,
@@ -284,7 +300,7 @@ class FakeOpenAI:
             "completion_tokens_details": {"reasoning_tokens": 0},
         }
 
-    def _completion(self, reply: Reply, model: str) -> dict[str, Any]:
+    def _completion(self, reply: Reply, model: str, choices: int = 1) -> dict[str, Any]:
         message: dict[str, Any] = {"role": "assistant", "content": reply.text, "refusal": None}
         if reply.tool_calls:
             message["content"] = None
@@ -297,11 +313,12 @@ class FakeOpenAI:
             "system_fingerprint": "fp_fake",
             "choices": [
                 {
-                    "index": 0,
+                    "index": index,
                     "message": message,
                     "logprobs": None,
                     "finish_reason": reply.finish_reason,
                 }
+                for index in range(choices)
             ],
             "usage": self._usage(reply),
         }

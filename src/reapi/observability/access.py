@@ -37,6 +37,8 @@ class AccessLog:
             self._metrics.tokens.labels(model, "completion").inc(usage.completion_tokens)
             if usage.cached_tokens:
                 self._metrics.tokens.labels(model, "cached").inc(usage.cached_tokens)
+        if call.usage_replaced is not None:
+            self._metrics.usage_replaced.labels(model, call.usage_replaced).inc()
         if not log.isEnabledFor(logging.INFO):
             return
         record = {
@@ -56,5 +58,6 @@ class AccessLog:
             "prompt_tokens": usage.prompt_tokens if usage else None,
             "completion_tokens": usage.completion_tokens if usage else None,
             "cached_tokens": usage.cached_tokens if usage else None,
+            "usage_replaced": call.usage_replaced,
         }
         log.info(orjson.dumps(record).decode())

@@ -58,6 +58,13 @@ class Metrics:
             ["model", "kind"],
             registry=self.registry,
         )
+        self.usage_replaced = Counter(
+            "reapi_usage_replaced",
+            "Calls whose upstream usage was not billed as reported, by reason (missing, "
+            "malformed, out_of_bounds, cost_capped): docs/billing.md.",
+            ["model", "reason"],
+            registry=self.registry,
+        )
         self.in_flight = Gauge(
             "reapi_requests_in_flight", "Customer calls being served now.", registry=self.registry
         )

@@ -188,3 +188,18 @@ def _is_int(value: Any) -> TypeGuard[int]:
 
 def _is_number(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def count_answer_chars(answer: dict[str, Any]) -> int:
+    """Characters of generated output in a whole (non-streamed) answer, for estimating its
+    tokens when the upstream did not report them."""
+    total = 0
+    for block in answer.get("content") or ():
+        if not isinstance(block, dict):
+            continue
+        for key in ("text", "thinking"):
+            if isinstance(block.get(key), str):
+                total += len(block[key])
+        if block.get("type") == "tool_use":
+            total += len(str(block.get("name") or "")) + len(orjson.dumps(block.get("input")))
+    return total

@@ -141,3 +141,14 @@ def count_output_chars(chunk: dict[str, Any]) -> int:
             if isinstance(function, dict):
                 total += len(function.get("name") or "") + len(function.get("arguments") or "")
     return total
+
+
+def count_answer_chars(answer: dict[str, Any]) -> int:
+    """Characters of generated output in a whole (non-streamed) answer, for estimating its
+    tokens when the upstream did not report them."""
+    total = 0
+    for choice in answer.get("choices") or ():
+        message = choice.get("message") if isinstance(choice, dict) else None
+        if isinstance(message, dict):
+            total += count_output_chars({"choices": [{"delta": message}]})
+    return total

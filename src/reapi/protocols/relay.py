@@ -107,6 +107,7 @@ class AnthropicRelay:
                         0,
                         self._input.cached_tokens,
                         self._input.cache_write_tokens,
+                        self._input.malformed,
                     )
                 if message.get("model") != self._model:
                     message["model"] = self._model
@@ -138,6 +139,7 @@ class AnthropicRelay:
             reported.completion_tokens,
             prompt.cached_tokens,
             prompt.cache_write_tokens,
+            reported.malformed or prompt.malformed,
         )
 
     def error(self, message: str) -> list[bytes]:

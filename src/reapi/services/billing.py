@@ -19,7 +19,7 @@ import asyncio
 import logging
 import secrets
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -29,6 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from reapi.config import ChatModel, Group
 from reapi.errors import InsufficientBalance
 from reapi.money import format_usd, usd_to_units
+from reapi.protocols.output import OutputBound
 from reapi.protocols.usage import Usage
 from reapi.services import estimate
 from reapi.services.calls import CallRecord
@@ -48,6 +49,12 @@ CHARGED_OUTCOMES = frozenset({"ok", "client_gone"})
 # entry and balance well inside that, and say so instead of overflowing.
 MAX_ENTRY = 10**9 * 10**9  # one billion USD
 MAX_BALANCE = 4 * MAX_ENTRY
+# A settlement the store refused is retried SETTLE_ATTEMPTS times, backing off up to
+# MAX_RETRY_DELAY seconds (about five minutes in all), before the hold is only released.
+SETTLE_ATTEMPTS = 12
+MODEL_NAME_CHARS = 128
+MAX_RETRY_DELAY = 30.0
+DRAIN_SECONDS = 10.0
 
 
 @dataclass(slots=True)
@@ -59,7 +66,13 @@ class Ticket:
     rates: Rates
     prompt_bound: int
     prompt_chars: int
+    output: OutputBound
+    # More input than this no upstream can have read: the model's context window per answer.
+    max_prompt: int
     key_limited: bool = False
+    # The most the call may be charged (prompt bound and output bound at the model's rates);
+    # the hold is this, or less under a hold cap.
+    worst: int = 0
     hold: int = 0
     limit: LimitTicket | None = None
     cost: int = 0
@@ -119,6 +132,9 @@ class BillingService:
         node_id: str,
         hold_cap: Decimal | None = None,
         owner_timeout: float = 30.0,
+        hold_max_age: float = 7200.0,
+        settle_retry_delay: float = 0.5,
+        settle_attempts: int = SETTLE_ATTEMPTS,
         hot: HotLedger | None = None,
     ) -> None:
         self._db = db
@@ -127,7 +143,10 @@ class BillingService:
         self.owner = f"{node_id}/{secrets.token_hex(6)}"
         self._hold_cap = usd_to_units(hold_cap) if hold_cap is not None else None
         self._owner_timeout = owner_timeout
-        self._pending: set[asyncio.Task[int]] = set()
+        self._hold_max_age = hold_max_age
+        self._retry_delay = settle_retry_delay
+        self._settle_attempts = settle_attempts
+        self._pending: set[asyncio.Future[Any]] = set()
 
     async def admit(
         self,
@@ -136,7 +155,7 @@ class BillingService:
         model: ChatModel,
         group: Group,
         body: dict[str, object],
-        max_tokens: int,
+        output: OutputBound,
     ) -> Ticket:
         bound, chars = estimate.prompt_bound(body, model.image_tokens)
         ticket = Ticket(
@@ -145,17 +164,19 @@ class BillingService:
             Rates.for_model(model, group.price_ratio),
             bound,
             chars,
+            output,
+            model.context_window * output.choices,
             principal.spend_limited,
         )
         call.billing = ticket
         limits = Limits(group.rpm, group.tpm, group.max_concurrency)
         if limits.any:
             ticket.limit = await self._limiter.admit(
-                f"{principal.user_id}:{group.name}", limits, bound + max_tokens, call.request_id
+                f"{principal.user_id}:{group.name}", limits, bound + output.tokens, call.request_id
             )
         if ticket.rates.free:
             return ticket
-        worst = ticket.rates.worst_case(bound, max_tokens)
+        worst = ticket.worst = ticket.rates.worst_case(bound, output.tokens)
         ticket.hold = min(worst, self._hold_cap) if self._hold_cap is not None else worst
         if principal.spend_limited:
             await self._hold_with_key_limits(call, principal, ticket, worst)
@@ -226,50 +247,68 @@ class BillingService:
             return 0
         usage = _billable_usage(call, ticket) if ticket is not None else None
         cost = ticket.rates.cost(usage) if ticket is not None and usage is not None else 0
-        recorded = usage or call.usage or Usage()
-        prices = ticket.rates.as_record() if ticket is not None else None
-        assert self._hot is not None, "the gateway's billing needs its hot ledger"
-        try:
-            balance_after = await self._hot.settle(
-                SettleOrder(
-                    request_id=call.request_id,
-                    user_id=call.user_id,
-                    key_id=call.key_id or "",
-                    cost=cost,
-                    day=_today(),
-                    had_hold=bool(ticket and ticket.hold),
-                    key_limited=bool(ticket and ticket.key_limited),
-                    ledger={
-                        "model": call.model,
-                        "group_name": call.group,
-                        "channel": call.channel,
-                        "prompt_tokens": recorded.prompt_tokens,
-                        "cached_tokens": recorded.cached_tokens,
-                        "cache_write_tokens": recorded.cache_write_tokens,
-                        "completion_tokens": recorded.completion_tokens,
-                        "prices": prices,
-                        "note": "" if call.outcome == "ok" else call.outcome,
-                    },
-                    usage={
-                        "endpoint": call.endpoint,
-                        "model": call.model,
-                        "group_name": call.group,
-                        "channel": call.channel,
-                        "stream": call.stream,
-                        "status": call.status,
-                        "outcome": call.outcome,
-                        "error_code": call.error_code,
-                        "prompt_tokens": recorded.prompt_tokens,
-                        "cached_tokens": recorded.cached_tokens,
-                        "cache_write_tokens": recorded.cache_write_tokens,
-                        "completion_tokens": recorded.completion_tokens,
-                        "usage_estimated": call.usage_estimated,
-                        "prices": prices,
-                        "latency_ms": int(call.elapsed() * 1000),
-                        "ttfb_ms": None if call.ttfb is None else int(call.ttfb * 1000),
-                    },
-                )
+        if ticket is not None and cost > ticket.worst:
+            # The upstream's counts were within physical bounds yet cost more than the worst
+            # case the call reserved (a prompt the upstream padded beyond the gateway's bound):
+            # the customer is never charged more than the call could hold.
+            log.warning(
+                "request %s: usage costs %s USD, more than the %s USD its bounds allow; "
+                "charged the bound",
+                call.request_id,
+                format_usd(cost),
+                format_usd(ticket.worst),
             )
+            call.usage_replaced = call.usage_replaced or "cost_capped"
+            cost = ticket.worst
+        if usage is not None:
+            call.usage = usage
+        elif ticket is not None and _doubt(call.usage, ticket) not in (None, "missing"):
+            call.usage = None  # never record numbers the upstream made up
+        recorded = call.usage or Usage()
+        # A name longer than its column (refused at the edge, but the books must never depend
+        # on that) would make the store refuse the whole settlement.
+        model = call.model[:MODEL_NAME_CHARS] if call.model else call.model
+        prices = ticket.rates.as_record() if ticket is not None else None
+        order = SettleOrder(
+            request_id=call.request_id,
+            user_id=call.user_id,
+            key_id=call.key_id or "",
+            cost=cost,
+            day=_today(),
+            had_hold=bool(ticket and ticket.hold),
+            key_limited=bool(ticket and ticket.key_limited),
+            ledger={
+                "model": model,
+                "group_name": call.group,
+                "channel": call.channel,
+                "prompt_tokens": recorded.prompt_tokens,
+                "cached_tokens": recorded.cached_tokens,
+                "cache_write_tokens": recorded.cache_write_tokens,
+                "completion_tokens": recorded.completion_tokens,
+                "prices": prices,
+                "note": "" if call.outcome == "ok" else call.outcome,
+            },
+            usage={
+                "endpoint": call.endpoint,
+                "model": model,
+                "group_name": call.group,
+                "channel": call.channel,
+                "stream": call.stream,
+                "status": call.status,
+                "outcome": call.outcome,
+                "error_code": call.error_code,
+                "prompt_tokens": recorded.prompt_tokens,
+                "cached_tokens": recorded.cached_tokens,
+                "cache_write_tokens": recorded.cache_write_tokens,
+                "completion_tokens": recorded.completion_tokens,
+                "usage_estimated": call.usage_estimated,
+                "prices": prices,
+                "latency_ms": int(call.elapsed() * 1000),
+                "ttfb_ms": None if call.ttfb is None else int(call.ttfb * 1000),
+            },
+        )
+        try:
+            balance_after = await self._settle(order)
         finally:
             if ticket is not None and ticket.limit is not None:
                 await self._limiter.finish(ticket.limit, usage.total_tokens if usage else 0)
@@ -285,10 +324,58 @@ class BillingService:
         call.cost = cost
         return cost
 
+    async def _settle(self, order: SettleOrder) -> int | None:
+        """Settle now, or, if the store fails, keep trying in the background: a hold must never
+        outlive its call. The answer still goes out (its hold covers the charge)."""
+        assert self._hot is not None, "the gateway's billing needs its hot ledger"
+        try:
+            return await self._hot.settle(order)
+        except Exception:
+            log.exception("settling %s failed; retrying in the background", order.request_id)
+        task = asyncio.ensure_future(self._settle_later(order))
+        self._pending.add(task)
+        task.add_done_callback(self._pending.discard)
+        return None
+
+    async def _settle_later(self, order: SettleOrder) -> None:
+        """Retry with backoff for a few minutes (a store that is restarting, a lost
+        connection), then give up on the charge and only release the hold: a call the store
+        would not record is free, never stuck."""
+        assert self._hot is not None
+        delay = self._retry_delay
+        for _ in range(self._settle_attempts):
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, MAX_RETRY_DELAY)
+            try:
+                await self._hot.settle(order)
+            except Exception as exc:
+                log.warning("settling %s failed again: %s", order.request_id, exc)
+            else:
+                log.warning("settled %s after retrying", order.request_id)
+                return
+        release = _release_only(order)
+        while True:
+            try:
+                await self._hot.settle(release)
+            except Exception as exc:
+                log.error("releasing the hold of %s failed: %s", order.request_id, exc)
+                await asyncio.sleep(delay)
+            else:
+                log.error(
+                    "request %s could not be charged %s USD: the store refused its settlement; "
+                    "its hold was released and the call is free",
+                    order.request_id,
+                    format_usd(order.cost),
+                )
+                return
+
     async def drain(self) -> None:
-        """Wait for settlements still running (shutdown)."""
+        """Wait for settlements still running (shutdown). Retries still failing after
+        DRAIN_SECONDS are abandoned: their holds are released by recovery, the calls free."""
         if self._pending:
-            await asyncio.gather(*self._pending, return_exceptions=True)
+            _, stuck = await asyncio.wait(self._pending, timeout=DRAIN_SECONDS)
+            for task in stuck:
+                task.cancel()
 
     # Operator side -----------------------------------------------------------------------
 
@@ -406,30 +493,82 @@ class BillingService:
                         f"account {account_id}: held {format_usd(held)} but its holds sum to "
                         f"{format_usd(holds_sum)}"
                     )
-            for request_id in await ledger.orphaned_holds(session, stale_before):
+            orphans = set(await ledger.orphaned_holds(session, stale_before))
+            for request_id in sorted(orphans):
                 problems.append(f"hold {request_id} is orphaned: its gateway process is gone")
+            # No call lives this long: a hold this old is one that settlement left behind.
+            too_old = utcnow() - timedelta(seconds=self._hold_max_age)
+            for request_id, placed in await ledger.old_holds(session, too_old):
+                if request_id not in orphans:
+                    problems.append(
+                        f"hold {request_id} was placed at {placed:%Y-%m-%d %H:%M:%S} UTC, more "
+                        f"than {self._hold_max_age:g} s ago, and is still open"
+                    )
             for request_id, count in await ledger.charges_per_request(session):
                 problems.append(f"request {request_id} was charged {count} times")
         return problems
 
 
 def _billable_usage(call: CallRecord, ticket: Ticket) -> Usage | None:
+    """What a call is charged for, or None for a free outcome.
+
+    The upstream's own counts when they are believable; otherwise (missing, malformed, or
+    beyond what the call could physically have used) the gateway's estimate, which is never
+    more than the bounds the call held for. docs/billing.md states the rule.
+    """
     if call.outcome not in CHARGED_OUTCOMES:
         return None
     reported = call.usage
-    produced = estimate.fair_tokens(call.output_chars)
-    if call.outcome == "ok" and reported is not None:
+    doubt = _doubt(reported, ticket)
+    if doubt is None and call.outcome == "ok":
         return reported
+    if doubt is not None and (call.outcome == "ok" or doubt != "missing"):
+        call.usage_replaced = doubt
+        log.warning(
+            "request %s: the upstream's usage is %s; billed from the gateway's estimate",
+            call.request_id,
+            doubt.replace("_", " "),
+        )
+    trusted = reported if doubt is None else None
     call.usage_estimated = True
     prompt = (
-        reported.prompt_tokens
-        if reported and reported.prompt_tokens
-        else estimate.fair_tokens(ticket.prompt_chars)
+        trusted.prompt_tokens
+        if trusted and trusted.prompt_tokens
+        else min(estimate.fair_tokens(ticket.prompt_chars), ticket.prompt_bound)
     )
-    completion = max(reported.completion_tokens if reported else 0, produced)
-    cached = reported.cached_tokens if reported else 0
-    written = reported.cache_write_tokens if reported else 0
+    produced = estimate.fair_tokens(call.output_chars)
+    reported_completion = trusted.completion_tokens if trusted else 0
+    completion = min(max(reported_completion, produced), ticket.output.tokens)
+    cached = trusted.cached_tokens if trusted else 0
+    written = trusted.cache_write_tokens if trusted else 0
     return Usage(prompt, completion, cached, written)
+
+
+def _doubt(reported: Usage | None, ticket: Ticket) -> str | None:
+    """Why the upstream's usage cannot be believed, or None if it can."""
+    if reported is None:
+        return "missing"
+    if reported.malformed:
+        return "malformed"
+    if (
+        reported.completion_tokens > ticket.output.tokens
+        or reported.prompt_tokens > ticket.max_prompt
+    ):
+        return "out_of_bounds"
+    return None
+
+
+def _release_only(order: SettleOrder) -> SettleOrder:
+    """The same call settled as free, with nothing from the upstream recorded."""
+    zeros = dict.fromkeys(
+        ("prompt_tokens", "cached_tokens", "cache_write_tokens", "completion_tokens"), 0
+    )
+    return replace(
+        order,
+        cost=0,
+        ledger={**order.ledger, **zeros},
+        usage={**order.usage, **zeros, "outcome": "settle_failed"},
+    )
 
 
 def _today() -> str:

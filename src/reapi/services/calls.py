@@ -46,6 +46,9 @@ class CallRecord:
     ttfb: float | None = None
     usage: Usage | None = None
     usage_estimated: bool = False
+    # Why the upstream's usage was not billed as reported ("missing", "malformed",
+    # "out_of_bounds", "cost_capped"), for the log line and the metric.
+    usage_replaced: str | None = None
     output_chars: int = 0
     billing: Ticket | None = None
     closed: bool = False

@@ -30,7 +30,8 @@ from reapi.errors import (
     UpstreamError,
 )
 from reapi.money import format_usd
-from reapi.protocols import anthropic_messages, openai_chat, translate
+from reapi.protocols import anthropic_messages, openai_chat, output, translate
+from reapi.protocols.output import OutputBound
 from reapi.protocols.relay import AnthropicRelay, OpenAIRelay
 from reapi.protocols.sse import SSEDecoder
 from reapi.protocols.usage import Usage
@@ -47,6 +48,11 @@ from reapi.storage.types import utcnow
 _VALIDATORS = {
     "openai": openai_chat.validate_request,
     "anthropic": anthropic_messages.validate_request,
+}
+
+_ANSWER_CHARS = {
+    "openai": openai_chat.count_answer_chars,
+    "anthropic": anthropic_messages.count_answer_chars,
 }
 
 # How each wire format ends a completed stream.
@@ -76,7 +82,7 @@ class _Plan:
     requested: str
     model: ChatModel
     group: Group
-    max_tokens: int
+    output: OutputBound
     include_usage: bool
     candidates: list[Candidate]
 
@@ -147,7 +153,7 @@ class ChatService:
         call.group = group.name
         model = self._model(requested, group.name)
         _check_sampling(model, body)
-        max_tokens = _max_tokens(model, body, client)
+        bound = _output_bound(model, body, client)
         include_usage = False
         if client == "openai" and call.stream:
             options = body.get("stream_options") or {}
@@ -162,7 +168,7 @@ class ChatService:
             candidates.append(
                 (channel, provider, fmt, _body_for(body, client, fmt, channel, model))
             )
-        return _Plan(client, body, requested, model, group, max_tokens, include_usage, candidates)
+        return _Plan(client, body, requested, model, group, bound, include_usage, candidates)
 
     def _model(self, name: str, group: str) -> ChatModel:
         model = self._config.chat_models.get(name)
@@ -194,7 +200,7 @@ class ChatService:
         self, call: CallRecord, principal: Principal, plan: _Plan, headers: Mapping[str, str]
     ) -> ChatReply:
         ticket = await self._billing.admit(
-            call, principal, plan.model, plan.group, plan.body, plan.max_tokens
+            call, principal, plan.model, plan.group, plan.body, plan.output
         )
         opened = await self._upstream.open(plan.candidates, headers)
         call.channel = opened.channel.name
@@ -230,6 +236,8 @@ class ChatService:
             call.usage = (
                 Usage.from_openai(usage) if opened.fmt == "openai" else Usage.from_anthropic(usage)
             )
+        # What billing estimates from if the upstream's usage is missing or unbelievable.
+        call.output_chars = _ANSWER_CHARS[opened.fmt](answer)
         if opened.fmt == plan.client:
             if answer.get("model") != plan.requested:
                 answer["model"] = plan.requested
@@ -271,13 +279,14 @@ class ChatService:
                 if translator.finished:
                     out = await self._settle_stream(call, translator, out)
                 else:
+                    await self._release_stream(call, translator)
                     out += translator.error(
                         _broken("The upstream ended the stream before finishing the answer.")
                     )
                 if out:
                     yield b"".join(out)
         except (aiohttp.ClientError, TimeoutError):
-            _note(call, translator)
+            await self._release_stream(call, translator)
             yield b"".join(
                 translator.error(
                     _broken("The upstream connection broke in the middle of the answer.")
@@ -297,6 +306,15 @@ class ChatService:
             else:
                 # Closing (not releasing) the connection is what stops the upstream generating.
                 response.close()
+
+    async def _release_stream(
+        self, call: CallRecord, translator: translate.StreamTranslator
+    ) -> None:
+        """A broken stream is free; its hold is released before the client sees the error
+        event, so whatever ended the client's stream, its books are final by then."""
+        _note(call, translator)
+        call.outcome = "upstream_broke"
+        await self._billing.close(call)
 
     async def _settle_stream(
         self, call: CallRecord, translator: translate.StreamTranslator, out: list[bytes]
@@ -369,20 +387,23 @@ def _body_for(
     return build
 
 
-def _max_tokens(model: ChatModel, body: dict[str, Any], client: WireFormat) -> int:
-    field_name = "max_completion_tokens" if "max_completion_tokens" in body else "max_tokens"
-    value = body.get(field_name)
-    if value is None:
+def _output_bound(model: ChatModel, body: dict[str, Any], client: WireFormat) -> OutputBound:
+    """The call's one output bound, from every field of the body that caps output, written
+    back into the body as the only such field: what is held is what the upstream is told."""
+    cap, cap_field, choices = output.requested(body, allow_choices=client == "openai")
+    if cap is None:
         if client == "anthropic":
             raise InvalidRequest("max_tokens: Field required", param="max_tokens")
-        body["max_tokens"] = value = model.default_max_tokens
-    if not 1 <= value <= model.max_output_tokens:
+        cap = min(model.default_max_tokens, model.max_output_tokens)
+    if cap > model.max_output_tokens:
         raise InvalidRequest(
-            f"'{field_name}' must be between 1 and {model.max_output_tokens} for {model.name}, "
-            f"got {value}.",
-            param=field_name,
+            f"'{cap_field}' must be between 1 and {model.max_output_tokens} for {model.name}, "
+            f"got {cap}.",
+            param=cap_field,
         )
-    return int(value)
+    bound = OutputBound(cap, choices)
+    output.apply(body, bound, "max_tokens", send_choices=client == "openai")
+    return bound
 
 
 def _check_sampling(model: ChatModel, body: dict[str, Any]) -> None:

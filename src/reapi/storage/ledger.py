@@ -244,6 +244,18 @@ async def orphaned_holds(session: AsyncSession, stale_before: datetime) -> Seque
     return [r[0] for r in rows]
 
 
+async def old_holds(
+    session: AsyncSession, placed_before: datetime
+) -> Sequence[tuple[str, datetime]]:
+    """Holds placed before ``placed_before``, oldest first: (request id, placed at)."""
+    rows = await session.execute(
+        select(Hold.request_id, Hold.created_at)
+        .where(Hold.created_at < placed_before)
+        .order_by(Hold.created_at)
+    )
+    return [(str(r[0]), r[1]) for r in rows]
+
+
 async def forget_stale_processes(session: AsyncSession, stale_before: datetime) -> None:
     await session.execute(delete(GatewayProcess).where(GatewayProcess.heartbeat_at < stale_before))
 
