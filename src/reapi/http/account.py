@@ -25,7 +25,7 @@ async def credit_grants(request: Request) -> Response:
     gateway = state_of(request)
     request_id = new_request_id()
     try:
-        principal = await gateway.keys.authenticate(api_key(request))
+        principal = await gateway.keys.authenticate(api_key(request), workspace="chat")
         state = await gateway.billing.balance_of(principal.user_id)
         granted, used = await gateway.billing.totals_of(principal.user_id)
     except GatewayError as exc:
@@ -45,7 +45,7 @@ async def own_usage(request: Request) -> Response:
     gateway = state_of(request)
     request_id = new_request_id()
     try:
-        principal = await gateway.keys.authenticate(api_key(request))
+        principal = await gateway.keys.authenticate(api_key(request), workspace="chat")
         records = await gateway.billing.usage_of(principal.user_id, usage_query(request))
     except GatewayError as exc:
         return openai_error(exc, request_id)

@@ -36,7 +36,7 @@ def _endpoint(
         call = CallRecord(endpoint=name)
         gateway.access.start(call)
         try:
-            principal = await gateway.keys.authenticate(api_key(request))
+            principal = await gateway.keys.authenticate(api_key(request), workspace="chat")
             call.key_id, call.user_id, call.user = (
                 principal.key_id,
                 principal.user_id,
@@ -101,7 +101,7 @@ async def count_tokens(request: Request) -> Response:
     gateway = state_of(request)
     request_id = new_request_id()
     try:
-        principal = await gateway.keys.authenticate(api_key(request))
+        principal = await gateway.keys.authenticate(api_key(request), workspace="chat")
         body = openai_chat.parse_json_object(
             await read_body(request, gateway.settings.max_request_bytes)
         )

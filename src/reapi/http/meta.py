@@ -21,7 +21,7 @@ async def list_models(request: Request) -> Response:
     gateway = state_of(request)
     request_id = new_request_id()
     try:
-        principal = await gateway.keys.authenticate(api_key(request))
+        principal = await gateway.keys.authenticate(api_key(request), workspace="chat")
     except GatewayError as exc:
         return openai_error(exc, request_id)
     data = [

@@ -18,7 +18,7 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from reapi.errors import RequestTooLarge
+from reapi.errors import AuthenticationFailed, PermissionDenied, RequestTooLarge
 from reapi.http.requests import read_body
 from reapi.protocols.tasks import (
     MediaKind,
@@ -82,12 +82,28 @@ def _origin(request: Request) -> str:
     return str(request.base_url).rstrip("/")
 
 
+# The key rule's refusals (services/keys.py) under the task API's documented codes; the rest
+# (unknown key, a key of the chat workspace, an expired key) are 10003.
+_KEY_REFUSALS = {
+    "missing_api_key": TaskErrorCode.MISSING_AUTHORIZATION,
+    "revoked_api_key": TaskErrorCode.REVOKED_API_KEY,
+    "model_not_allowed": TaskErrorCode.MODEL_NOT_ALLOWED,
+}
+
+
+def _key_refusal(error: AuthenticationFailed | PermissionDenied) -> TaskError:
+    code = _KEY_REFUSALS.get(error.code or "", TaskErrorCode.INVALID_API_KEY)
+    return TaskError(code, error.message, param=error.param)
+
+
 async def _answer(request: Request, work: Callable[[str], Awaitable[Response]]) -> Response:
     request_id = new_request_id()
     try:
         return await work(request_id)
     except TaskError as exc:
         return error_response(exc, request_id)
+    except (AuthenticationFailed, PermissionDenied) as exc:
+        return error_response(_key_refusal(exc), request_id)
     except Exception:
         log.exception("unexpected error on %s %s", request.method, request.url.path)
         return error_response(TaskError(TaskErrorCode.INTERNAL_ERROR), request_id)

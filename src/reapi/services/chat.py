@@ -26,7 +26,6 @@ from reapi.errors import (
     RETRY_IS_SAFE,
     InvalidRequest,
     ModelNotFound,
-    PermissionDenied,
     UpstreamError,
 )
 from reapi.money import format_usd
@@ -43,7 +42,6 @@ from reapi.services.calls import CallRecord
 from reapi.services.keys import Principal
 from reapi.services.routing import Router
 from reapi.services.upstream import Candidate, UpstreamCall, UpstreamClient
-from reapi.storage.types import utcnow
 
 _VALIDATORS = {
     "openai": openai_chat.validate_request,
@@ -125,6 +123,7 @@ class ChatService:
         if not isinstance(model_name, str) or not model_name:
             raise InvalidRequest("model: Field required", param="model")
         group = self._group(principal, body.pop("group", None))
+        principal.check(model=model_name, group=group.name)
         self._model(model_name, group.name)
         for channel in self._router.candidates(model_name, group.name):
             provider = provider_for(channel.type)
@@ -151,6 +150,7 @@ class ChatService:
         call.stream = bool(body.get("stream"))
         group = self._group(principal, body.pop("group", None))
         call.group = group.name
+        principal.check(model=requested, group=group.name)
         model = self._model(requested, group.name)
         _check_sampling(model, body)
         bound = _output_bound(model, body, client)
@@ -160,7 +160,6 @@ class ChatService:
             include_usage = bool(options.get("include_usage"))
             # Billing needs the upstream's own count, whatever the client asked for.
             body["stream_options"] = {**options, "include_usage": True}
-        _check_key_controls(principal, requested)
         candidates: list[Candidate] = []
         for channel in self._router.candidates(requested, group.name):
             provider = provider_for(channel.type)
@@ -187,11 +186,6 @@ class ChatService:
         group = self._config.groups.get(name)
         if group is None:
             raise InvalidRequest(f"There is no group named '{name}'.", param="group")
-        if name not in principal.groups:
-            raise PermissionDenied(
-                f"This key may not use group '{name}' (allowed: {', '.join(principal.groups)}).",
-                param="group",
-            )
         return group
 
     # Serving -----------------------------------------------------------------------------
@@ -417,17 +411,3 @@ def _check_sampling(model: ChatModel, body: dict[str, Any]) -> None:
                 f"'{name}' must be between {low} and {high} for {model.name}, got {value}.",
                 param=name,
             )
-
-
-def _check_key_controls(principal: Principal, model: str) -> None:
-    if principal.expires_at is not None and principal.expires_at <= utcnow():
-        raise PermissionDenied(
-            f"This key expired at {principal.expires_at:%Y-%m-%d %H:%M} UTC.", code="key_expired"
-        )
-    if principal.allowed_models is not None and model not in principal.allowed_models:
-        raise PermissionDenied(
-            f"This key may not use model '{model}' (allowed: "
-            f"{', '.join(sorted(principal.allowed_models)) or 'none'}).",
-            param="model",
-            code="model_not_allowed",
-        )

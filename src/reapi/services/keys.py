@@ -1,4 +1,5 @@
-"""Users and API keys: creation, authentication with a short-lived cache, revocation.
+"""Users and API keys: creation, authentication with a short-lived cache, revocation, and the
+one rule for what a key may do.
 
 A key's secret is shown once and never stored: the database keeps its SHA-256 (a key carries 256
 random bits, so a fast hash is enough; there is nothing to brute-force). Lookups go by that hash
@@ -7,6 +8,11 @@ and the match is confirmed with a constant-time comparison.
 Authentication answers from memory; an entry is re-read from the database once it is older than
 ``cache_seconds``, so a revocation made anywhere (the CLI, another node) is honoured everywhere
 within that time, and at once on the node that revoked through the admin API.
+
+Every route that takes a key goes through ``KeyService.authenticate`` (missing, unknown or
+revoked key, wrong workspace: 401; expired: 403) and, wherever a call names a model or a group,
+``Principal.check`` (a model off the key's list or a group its user may not use: 403). The
+routes only render these errors in their own envelope; none decides them itself.
 """
 
 from __future__ import annotations
@@ -21,7 +27,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from reapi.errors import AuthenticationFailed
+from reapi.errors import AuthenticationFailed, PermissionDenied
 from reapi.storage import accounts
 from reapi.storage.db import Database
 from reapi.storage.tables import ApiKey, User
@@ -51,6 +57,30 @@ class Principal:
     allowed_models: frozenset[str] | None = None
     daily_limited: bool = False
     spend_limited: bool = False
+
+    def check(self, *, model: str | None = None, group: str | None = None) -> None:
+        """Refuse (PermissionDenied, 403) what this key may not do now: anything once it has
+        expired, and the ``model`` or ``group`` a call names when they are not the key's.
+        ``authenticate`` runs it before handing a principal out; whatever picks a call's model
+        or group runs it again with them, before any money or upstream is involved."""
+        if self.expires_at is not None and self.expires_at <= utcnow():
+            raise PermissionDenied(
+                f"This key expired at {self.expires_at:%Y-%m-%d %H:%M} UTC.", code="key_expired"
+            )
+        allowed = self.allowed_models
+        if model is not None and allowed is not None and model not in allowed:
+            raise PermissionDenied(
+                f"This key may not use model '{model}' (allowed: "
+                f"{', '.join(sorted(allowed)) or 'none'}).",
+                param="model",
+                code="model_not_allowed",
+            )
+        if group is not None and group not in self.groups:
+            raise PermissionDenied(
+                f"This key may not use group '{group}' (allowed: {', '.join(self.groups)}).",
+                param="group",
+                code="group_not_allowed",
+            )
 
 
 # Cached like a key, answered with its own message.
@@ -195,7 +225,10 @@ class KeyService:
         self._cache.pop(hashed, None)
         return key
 
-    async def authenticate(self, secret: str | None, workspace: str = "chat") -> Principal:
+    async def authenticate(self, secret: str | None, *, workspace: str) -> Principal:
+        """The caller behind ``secret``, if it is a live key of ``workspace`` that has not
+        expired; else AuthenticationFailed (401) or PermissionDenied (403, ``key_expired``).
+        A key of the other workspace is refused like an unknown one: keys never cross."""
         if not secret:
             raise AuthenticationFailed(
                 "You didn't provide an API key. Send it as 'Authorization: Bearer YOUR_KEY' "
@@ -215,9 +248,11 @@ class KeyService:
             raise AuthenticationFailed("This API key has been revoked.", code="revoked_api_key")
         if principal.workspace != workspace:
             raise AuthenticationFailed(
-                f"This key belongs to the {principal.workspace} workspace and cannot be used here.",
+                f"This is a {principal.workspace} key; this endpoint takes {workspace} keys "
+                f"({WORKSPACES[workspace]}...).",
                 code="invalid_api_key",
             )
+        principal.check()
         self._last_used[principal.key_id] = utcnow()
         return principal
 

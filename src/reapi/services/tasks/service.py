@@ -23,7 +23,6 @@ import orjson
 from sqlalchemy.exc import IntegrityError
 
 from reapi.config import Channel
-from reapi.errors import AuthenticationFailed
 from reapi.money import format_credits
 from reapi.protocols.tasks import (
     MediaKind,
@@ -36,7 +35,7 @@ from reapi.protocols.tasks import (
 )
 from reapi.providers.tasks.base import JobOutput
 from reapi.providers.tasks.registry import TASK_ADAPTERS
-from reapi.services.keys import KeyService, Principal, hash_secret
+from reapi.services.keys import KeyService, Principal
 from reapi.services.tasks.catalog import (
     TaskModel,
     check_request_urls,
@@ -50,7 +49,7 @@ from reapi.services.tasks.outputs import task_output
 from reapi.services.tasks.probe import probe_source_seconds
 from reapi.services.tasks.schema import iter_urls
 from reapi.services.tasks.urls import UrlPolicy, check_url
-from reapi.storage import accounts, ledger
+from reapi.storage import ledger
 from reapi.storage import tasks as tasks_sql
 from reapi.storage.db import Database
 from reapi.storage.task_tables import Task
@@ -137,31 +136,9 @@ class TaskService:
         self._rng = rng or random.Random()
 
     async def authenticate(self, secret: str) -> Principal:
-        """A tasks-workspace principal, or the 1xxxx error that says why not."""
-        try:
-            principal = await self._keys.authenticate(secret, WORKSPACE)
-        except AuthenticationFailed:
-            raise await self._why_refused(secret) from None
-        if principal.expires_at is not None and principal.expires_at <= utcnow():
-            raise TaskError(
-                TaskErrorCode.INVALID_API_KEY,
-                f"API key expired at {principal.expires_at:%Y-%m-%d %H:%M} UTC",
-            )
-        return principal
-
-    async def _why_refused(self, secret: str) -> TaskError:
-        async with self._db.session() as session:
-            found = await accounts.key_with_user_by_hash(session, hash_secret(secret))
-        if found is not None:
-            key, user = found
-            if key.revoked_at is not None or user.disabled_at is not None:
-                return TaskError(TaskErrorCode.REVOKED_API_KEY)
-            if key.workspace != WORKSPACE:
-                return TaskError(
-                    TaskErrorCode.INVALID_API_KEY,
-                    f"This is a {key.workspace} key; the task API takes tasks keys (rk_live_...)",
-                )
-        return TaskError(TaskErrorCode.INVALID_API_KEY)
+        """A principal of the tasks workspace; refusals are the key rule's own errors
+        (``KeyService.authenticate``), which the HTTP layer renders as 1xxxx codes."""
+        return await self._keys.authenticate(secret, workspace=WORKSPACE)
 
     def _origin(self, request_origin: str) -> str:
         return self.public_url or request_origin
@@ -178,12 +155,7 @@ class TaskService:
     ) -> Submitted:
         model = resolve_model(self.catalog, body, kind)
         assert isinstance(body, dict)
-        if principal.allowed_models is not None and model.name not in principal.allowed_models:
-            raise TaskError(
-                TaskErrorCode.MODEL_NOT_ALLOWED,
-                f"This API key may not use {model.name}",
-                param="model",
-            )
+        principal.check(model=model.name)
         if idempotency_key is not None and not 0 < len(idempotency_key) <= MAX_IDEMPOTENCY_KEY:
             raise TaskError(
                 TaskErrorCode.BAD_LENGTH,
