@@ -1,8 +1,8 @@
 """Starting the local servers behind ``llamacpp`` channels, and stopping them with the gateway.
 
 A ``llamacpp`` channel names no ``base_url``: the gateway starts one supervised llama-server per
-such channel (options: ``model_path``, ``threads``, ``ctx_size``, ``chat_template``,
-``model_cache_dir``) and routes to the address it got.
+such channel (options: ``model_path``, ``threads``, ``ctx_size``, ``chat_template`` (``plain``,
+``gemma`` or Jinja text), ``model_cache_dir``, ``alias``) and routes to the address it got.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from reapi.config import Channel
+from reapi.providers.llamacpp.chat_template import chat_template
 from reapi.providers.llamacpp.errors import LocalModelUnavailable
 from reapi.providers.llamacpp.supervisor import LlamaServerConfig, LlamaServerSupervisor
 
@@ -34,7 +35,7 @@ def server_config(channel: Channel) -> LlamaServerConfig:
         if options.get(key) is not None:
             settings[key] = int(options[key])
     if options.get("chat_template"):
-        settings["chat_template"] = str(options["chat_template"])
+        settings["chat_template"] = chat_template(str(options["chat_template"]))
     settings["model_alias"] = str(options.get("alias") or channel.models[0])
     return LlamaServerConfig(**settings)
 
