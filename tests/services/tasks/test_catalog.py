@@ -43,6 +43,7 @@ def test_builtins_cover_every_kind_and_unit() -> None:
         "song",
         "source_minute",
         "stem_minute",
+        "thousand_characters",
     }
 
 
@@ -252,6 +253,31 @@ def test_price_per_image_times_n_with_fractional_credits() -> None:
     assert price(m, validate_task_request(m, {"prompt": "x"})) == 2_500_000
 
 
+def test_price_per_thousand_characters_is_exact_and_rounds_up_a_unit() -> None:
+    m = model("espeak-tts")
+    assert m.billing.unit == "thousand_characters"
+    assert m.billing.credits == 1
+    text = "Hello from reapi."  # 17 characters: 17/1000 of a credit
+    assert price(m, validate_task_request(m, {"text": text})) == 17 * C // 1000
+    assert price(m, validate_task_request(m, {"text": "é" * 5000})) == 5 * C  # code points
+    models = load_task_models({"espeak-tts": {"kind": "audio", "billing": {"credits": "0.003"}}})
+    # 7 characters at 0.003 credits per 1,000 cost 21 units exactly; 1 character at 0.0035
+    # costs 3.5 units, and a started unit counts whole.
+    assert price(models["espeak-tts"], {"text": "x" * 7}) == 21
+    models = load_task_models({"espeak-tts": {"kind": "audio", "billing": {"credits": "0.0035"}}})
+    assert price(models["espeak-tts"], {"text": "x"}) == 4
+
+
+def test_speech_request_limits() -> None:
+    assert rejects("espeak-tts", {}).code == E.MISSING_PARAMETER
+    assert rejects("espeak-tts", {"text": ""}).code == E.BAD_LENGTH
+    assert rejects("espeak-tts", {"text": "x" * 5001}).code == E.BAD_LENGTH
+    assert rejects("espeak-tts", {"text": "hi", "voice": "klingon"}).code == E.INVALID_CHOICE
+    assert rejects("espeak-tts", {"text": "hi", "speed": 451}).code == E.OUT_OF_RANGE
+    params = validate_task_request(model("espeak-tts"), {"text": "hi", "voice": "FR-FR"})
+    assert params == {"text": "hi", "voice": "fr-fr", "speed": 175, "pitch": 50}
+
+
 def test_source_duration_limit() -> None:
     m = model("audio-stem-separator")
     check_source_duration(m, 1200, "audio_url")
@@ -353,6 +379,11 @@ def test_a_different_billing_unit_replaces_the_builtin_billing() -> None:
          "unknown keys"),
         ({"kind": "image", "billing": {"unit": "generation", "credits": "1"},
           "timeout_seconds": 0}, "timeout_seconds"),
+        ({"kind": "audio", "billing": {"unit": "thousand_characters", "credits": "1"},
+          "schema": {"text": {"type": "string"}}}, "required string field"),
+        ({"kind": "audio", "billing": {"unit": "thousand_characters", "credits": "1",
+                                       "count_field": "n"},
+          "schema": {"n": {"type": "integer", "required": True}}}, "required string field"),
     ],
 )  # fmt: skip
 def test_bad_operator_config_fails_at_load(entry: dict[str, Any], fragment: str) -> None:

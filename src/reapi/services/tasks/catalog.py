@@ -29,7 +29,8 @@ from reapi.services.tasks.schema import (
 )
 from reapi.services.tasks.urls import STRICT, Resolver, UrlPolicy, check_url
 
-# unit -> the params field that counts outputs, when the unit multiplies by one.
+# unit -> the params field that counts outputs (or, per character, the text that is counted),
+# when the unit multiplies by one.
 BILLING_UNITS: Mapping[str, str | None] = {
     "generation": None,
     "image": "n",
@@ -37,6 +38,7 @@ BILLING_UNITS: Mapping[str, str | None] = {
     "second": None,
     "source_minute": None,
     "stem_minute": "stem_list",
+    "thousand_characters": "text",
 }
 SOURCE_UNITS = frozenset({"source_minute", "stem_minute"})
 _MODEL_KEYS = frozenset(
@@ -281,6 +283,14 @@ def _check_consistency(model: TaskModel, where: str) -> None:
             raise CatalogError(f"{where}.billing: duration field needs a default")
     if b.unit == "stem_minute" and (b.count_field or "") not in fields:
         raise CatalogError(f"{where}.billing.count_field must name a schema field")
+    if b.unit == "thousand_characters":
+        spec = fields.get(b.count_field or "")
+        if spec is None or spec.type != "string" or not spec.required:
+            # An optional text would let a request without it through for nothing.
+            raise CatalogError(
+                f"{where}.billing: per-character pricing needs count_field naming a required "
+                "string field"
+            )
 
 
 def serves(model: TaskModel, channel_type: str, channel_models: Sequence[str]) -> bool:
@@ -394,6 +404,10 @@ def price(
         seconds = params.get(b.duration_field or "") if b.duration_field else None
         exact = Decimal(str(seconds if seconds is not None else b.seconds)) * units
         return math.ceil(exact)
+    if b.unit == "thousand_characters":
+        text = params.get(b.count_field or "")
+        characters = len(text) if isinstance(text, str) else 0
+        return -(-characters * units // 1000)  # a started unit of money counts whole
     if source_seconds is None:
         raise ValueError(f"{model.name} is priced per source minute: pass source_seconds")
     minutes = source_minutes(source_seconds)

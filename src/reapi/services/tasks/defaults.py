@@ -21,6 +21,12 @@ _STEMS = [
 ]  # fmt: skip
 _SPLITTERS = ["auto", "andromeda", "perseus", "orion", "phoenix", "lyra", "lynx"]
 _AUDIO_FORMATS = ["mp3", "wav", "flac", "aac", "ogg"]
+# eSpeak NG language voices (its own codes); the library has more, which an operator may add.
+_ESPEAK_VOICES = [
+    "en-us", "en-gb", "en-gb-x-rp", "en-gb-scotland", "en-029", "fr-fr", "fr-be", "de", "nl",
+    "es", "es-419", "it", "pt", "pt-br", "sv", "da", "nb", "fi", "pl", "cs", "ru", "uk", "el",
+    "tr", "ar", "he", "hi", "cmn", "yue", "ja", "ko", "vi", "id", "sw",
+]  # fmt: skip
 
 BUILTIN_TASK_MODELS: dict[str, dict[str, Any]] = {
     "gpt-image-2": {
@@ -193,5 +199,25 @@ BUILTIN_TASK_MODELS: dict[str, dict[str, Any]] = {
             "encoder_format": {"type": "string", "enum": _AUDIO_FORMATS, "default": "mp3"},
         },
         "billing": {"unit": "stem_minute", "count_field": "stem_list", "credits": "200"},
+    },
+    "espeak-tts": {
+        "kind": "audio",
+        "channel_type": "espeak",
+        "timeout_seconds": 120,
+        "description": "Text-to-speech on the gateway's own machine with eSpeak NG (the tts "
+        "extra): a robotic but clear voice, as a WAV file.",
+        "schema": {
+            "text": {"type": "string", "required": True, "min_length": 1, "max_length": 5000},
+            "voice": {"type": "string", "enum": _ESPEAK_VOICES, "default": "en-us"},
+            "speed": {
+                "type": "integer",
+                "min": 80,
+                "max": 450,
+                "default": 175,
+                "description": "words per minute",
+            },
+            "pitch": {"type": "integer", "min": 0, "max": 100, "default": 50},
+        },
+        "billing": {"unit": "thousand_characters", "count_field": "text", "credits": "1"},
     },
 }
