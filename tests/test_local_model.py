@@ -1,15 +1,21 @@
 """End to end through the gateway to a real llama-server running Gemma 3 270M on this machine.
 
 Run alone with ``pytest -m local_model``. Skipped (with the reason) when the ``local`` extra
-cannot be imported. Assertions are on shapes, usage and money, never on what the text says.
+cannot be imported. The gateway runs the demo's channel (the ``plain`` template). Assertions are
+on shapes, usage and money, and on text only where the demo promises it: the request the banner
+shows must get the sensible answer at temperature 0.
 """
 
 from __future__ import annotations
 
+import io
+import json
 import os
+import re
 import signal
 import subprocess
 import time
+import wave
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
@@ -18,8 +24,20 @@ import httpx
 import pytest
 
 from reapi.app import create_app
-from reapi.config import build_config
+from reapi.money import credits_to_units
+from reapi.providers.tasks import espeak
 from reapi.services.billing import UsageQuery
+from reapi.services.demo import (
+    DEMO_MAX_TOKENS,
+    DEMO_MODEL,
+    DEMO_PROMPT,
+    DEMO_SPEECH,
+    DEMO_SPEECH_MODEL,
+    DEMO_TASK_CREDITS,
+    DEMO_TEMPERATURE,
+    demo_config,
+)
+from reapi.services.tasks.catalog import load_task_models, price, validate_task_request
 from reapi.settings import Settings
 from tests.clients import anthropic_client, openai_client
 from tests.conftest import Gateway
@@ -36,25 +54,18 @@ except ImportError as missing:
         f"needs the local extra (pip install 'reapi[local]'): {missing}", allow_module_level=True
     )
 
-PROMPT = [{"role": "user", "content": "The capital of France is"}]
+PROMPT = [{"role": "user", "content": DEMO_PROMPT}]
 # The catalog's demo price: $0.10 in, $0.40 out per 1M tokens.
 IN, OUT = 100, 400  # units (1e-9 USD) per token
 
 
 @pytest.fixture(scope="module")
 def local(database_url: str) -> Iterator[tuple[Gateway, UvicornThread]]:
-    config = build_config(
-        {
-            "channels": [
-                {
-                    "name": "local",
-                    "type": "llamacpp",
-                    "models": ["gemma-3-270m"],
-                    "options": {"threads": 1},
-                }
-            ]
-        }
-    )
+    demo = demo_config(speech=False)
+    local = demo.channels[0]
+    # One thread, as on a small shared machine; otherwise exactly the demo's channel.
+    local = local.model_copy(update={"options": {**local.options, "threads": 1}})
+    config = demo.model_copy(update={"channels": [local]})
     settings = Settings(database_url=database_url, upstream_read_timeout=60)
     app_holder: list[object] = []
 
@@ -119,6 +130,50 @@ def test_anthropic_sdk_both_ways(local: tuple[Gateway, UvicornThread]) -> None:
     assert taken == expected > 0
 
 
+def assert_continues_the_pattern(text: str) -> None:
+    """The demo's promise: France's capital, then more lines of the same pattern."""
+    lines = text.strip().splitlines()
+    assert lines[0] == "Paris.", text
+    assert len(lines) > 1 and lines[1].startswith("The capital of "), text
+
+
+def test_the_demo_request_gets_a_sensible_answer(local: tuple[Gateway, UvicornThread]) -> None:
+    gateway, _ = local
+    key = gateway.key()
+    openai = openai_client(api_key=key, base_url=gateway.url + "/v1", max_retries=0)
+    reply = openai.chat.completions.create(
+        model=DEMO_MODEL,
+        messages=PROMPT,
+        max_tokens=DEMO_MAX_TOKENS,
+        temperature=DEMO_TEMPERATURE,
+    )
+    assert_continues_the_pattern(reply.choices[0].message.content or "")
+    anthropic = anthropic_client(api_key=key, base_url=gateway.url, max_retries=0)
+    with anthropic.messages.stream(
+        model=DEMO_MODEL,
+        max_tokens=DEMO_MAX_TOKENS,
+        messages=PROMPT,
+        extra_body={"temperature": DEMO_TEMPERATURE},
+    ) as stream:
+        assert_continues_the_pattern(stream.get_final_text())
+
+
+def test_the_plain_template_sends_the_messages_text_alone(
+    local: tuple[Gateway, UvicornThread],
+) -> None:
+    gateway, _ = local
+    supervisor = gateway.app.state.gateway.local.supervisors["local"]  # type: ignore[attr-defined]
+    messages = [
+        {"role": "system", "content": "Lists:"},
+        {"role": "user", "content": [{"type": "text", "text": "1, 2,"}]},
+        {"role": "user", "content": "a, b,"},
+    ]
+    rendered = httpx.post(supervisor.base_url + "/apply-template", json={"messages": messages})
+    assert rendered.status_code == 200
+    # No turn markers; llama-server drops the template's <bos> here and tokenises it back.
+    assert rendered.json()["prompt"] == "Lists:\n1, 2,\na, b,"
+
+
 def test_repeatable_at_temperature_zero(local: tuple[Gateway, UvicornThread]) -> None:
     gateway, _ = local
     client = openai_client(api_key=gateway.key(), base_url=gateway.url + "/v1", max_retries=0)
@@ -150,8 +205,21 @@ def test_a_killed_server_is_restarted(local: tuple[Gateway, UvicornThread]) -> N
     assert reply.usage is not None and reply.usage.completion_tokens > 0
 
 
+def banner_request(printed: str, marker: str) -> dict[str, object]:
+    """The JSON body of the banner command that contains ``marker``, exactly as printed."""
+    found = re.search(re.escape(marker) + r".*?-d '(.*?)'", printed, re.DOTALL)
+    assert found is not None, printed
+    body: dict[str, object] = json.loads(found.group(1))
+    return body
+
+
+def banner_key(printed: str, prefix: str) -> str:
+    return next(line.strip() for line in printed.splitlines() if line.strip().startswith(prefix))
+
+
 def test_demo_first_run_and_rerun(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("REAPI_")}
+    speaks = espeak.installed()
 
     def run_demo() -> str:
         port = free_port()
@@ -177,23 +245,32 @@ def test_demo_first_run_and_rerun(tmp_path: Path) -> None:
                 ).read_text()
                 time.sleep(0.2)
             printed = (tmp_path / f"demo-{port}.log").read_text()
-            secret = next(
-                line.strip() for line in printed.splitlines() if line.strip().startswith("sk-")
-            )
-            assert (
-                "curl" in printed
-                and "from openai import OpenAI" in printed
-                and "from anthropic import Anthropic" in printed
-            )
+            assert "small BASE model" in printed
+            assert "from openai import OpenAI" in printed
+            assert "from anthropic import Anthropic" in printed
+            secret = banner_key(printed, "sk-")
+            request = banner_request(printed, "curl -N")
+            assert request["stream"] is True and request["temperature"] == 0
+            text, done = "", False
             with httpx.stream(
                 "POST",
                 base + "/v1/chat/completions",
                 headers={"Authorization": f"Bearer {secret}"},
-                json={"model": "gemma-3-270m", "max_tokens": 8, "stream": True, "messages": PROMPT},
+                json=request,
                 timeout=60,
             ) as response:
                 assert response.status_code == 200
-                assert "data: [DONE]" in response.read().decode()
+                for line in response.iter_lines():
+                    if line.startswith("data: {"):
+                        for choice in json.loads(line[6:])["choices"]:
+                            text += choice["delta"].get("content") or ""
+                    done = done or line == "data: [DONE]"
+            assert done
+            assert_continues_the_pattern(text)
+            if speaks:
+                speak_as_the_banner_says(base, printed)
+            else:
+                assert "pip install 'reapi[tts]'" in printed
             return secret
         finally:
             process.send_signal(signal.SIGTERM)
@@ -211,3 +288,38 @@ def test_demo_first_run_and_rerun(tmp_path: Path) -> None:
         [REAPI, "balance", "demo"], cwd=tmp_path, env=env, capture_output=True, text=True
     )
     assert Decimal(0) < Decimal(balance.stdout.splitlines()[-1]) < Decimal(1)  # demo price
+    if speaks:
+        # Credited once, on the first run; each run's spoken text charged as the catalog says.
+        model = load_task_models({})[DEMO_SPEECH_MODEL]
+        each = price(model, validate_task_request(model, dict(DEMO_SPEECH)))
+        tasks = subprocess.run(
+            [REAPI, "balance", "demo", "--workspace", "tasks"],
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            text=True,
+        )
+        left = credits_to_units(tasks.stdout.splitlines()[-1])
+        assert left == credits_to_units(DEMO_TASK_CREDITS) - 2 * each
+
+
+def speak_as_the_banner_says(base: str, printed: str) -> None:
+    """The banner's submit and poll pair, then the WAV file its media URL serves."""
+    key = banner_key(printed, "rk_live_")
+    request = banner_request(printed, "/api/v1/audio/generations")
+    assert request == DEMO_SPEECH
+    auth = {"Authorization": f"Bearer {key}"}
+    submitted = httpx.post(base + "/api/v1/audio/generations", json=request, headers=auth)
+    assert submitted.status_code == 200, submitted.text
+    task = submitted.json()
+    deadline = time.monotonic() + 30
+    while task["status"] == "processing":
+        assert time.monotonic() < deadline, task
+        time.sleep(0.1)
+        task = httpx.get(f"{base}/api/v1/tasks/{task['id']}", headers=auth).json()
+    assert task["status"] == "completed", task
+    audio = httpx.get(task["output"]["audio_urls"][0])
+    assert audio.status_code == 200
+    with wave.open(io.BytesIO(audio.content)) as wav:
+        seconds = wav.getnframes() / wav.getframerate()
+    assert 1 < seconds < 10  # a short sentence

@@ -123,7 +123,8 @@ def cli(ctx: click.Context) -> None:
 @click.option(
     "--demo",
     is_flag=True,
-    help="Serve a small local model (needs reapi[local]) with a demo user and key; no config.",
+    help="Serve a small local model (needs reapi[local]), and local text-to-speech tasks when "
+    "reapi[tts] is installed, with a demo user and keys; no config.",
 )
 @click.pass_obj
 def serve(
@@ -156,9 +157,12 @@ def serve(
     obj.settings = settings
     obj.migrate()
     if demo:
-        from reapi.services.demo import banner, prepare_demo
+        from reapi.services.demo import banner, demo_config, demo_speaks, prepare_demo
 
-        access = obj.run(lambda s: prepare_demo(s.keys, s.billing))
+        speech = demo_speaks(demo_config())
+        if speech:
+            _check_speech()
+        access = obj.run(lambda s: prepare_demo(s.keys, s.billing, speech=speech))
         click.echo(banner(f"http://{host}:{port}", access))
     _configure_logging(settings.log_level)
     if settings.config_path is not None:
@@ -418,6 +422,16 @@ def _check_local_model() -> None:
         require_xllamacpp()
         resolve_model(None)
     except LocalModelUnavailable as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+def _check_speech() -> None:
+    """Fail in one line, before serving, if the installed speech engine cannot run."""
+    from reapi.providers.tasks.espeak import EspeakUnavailable, start
+
+    try:
+        asyncio.run(start())
+    except EspeakUnavailable as exc:
         raise click.ClickException(str(exc)) from None
 
 
