@@ -11,7 +11,7 @@ import re
 from collections.abc import Mapping
 from decimal import Decimal
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 import yaml
 from pydantic import (
@@ -24,7 +24,7 @@ from pydantic import (
     model_validator,
 )
 
-from reapi.catalog import BUILTIN_CHAT_MODELS
+from reapi.catalog import BUILTIN_CHAT_MODELS, CAPABILITIES
 from reapi.services.tasks.defaults import BUILTIN_TASK_MODELS
 
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
@@ -39,10 +39,21 @@ class _Strict(BaseModel):
 
 
 Price = Annotated[Decimal, Field(ge=0)]
+# Kinds of the models the chat side serves; the task kinds (image, video, audio) are elsewhere.
+TEXT_KINDS = ("chat", "embedding")
+Capability = Literal["vision", "tools", "thinking", "prompt_caching", "video_input"]
+assert set(CAPABILITIES) == set(get_args(Capability))
 
 
 class ChatModel(_Strict):
     name: str = ""
+    # "embedding" models are grouped and documented apart (their pages show embedding calls).
+    kind: Literal["chat", "embedding"] = "chat"
+    description: str = ""
+    capabilities: tuple[Capability, ...] = ()
+    # Catalog facts the public docs do not state (config keys, e.g. "max_output_tokens"); the
+    # gateway uses its default for them and pages say they are not public.
+    unknown: tuple[str, ...] = ()
     owned_by: str = "reapi"
     context_window: int = Field(default=128_000, gt=0)
     max_output_tokens: int = Field(default=128_000, gt=0)
@@ -201,10 +212,14 @@ def build_config(raw: Mapping[str, Any]) -> Config:
         entry = entry or {}
         if not isinstance(entry, dict):
             raise ConfigError(f"models.{name} must be a mapping")
-        if entry.get("kind", "chat") != "chat":
+        if entry.get("kind", "chat") not in TEXT_KINDS:
             tasks[str(name)] = entry
             continue
-        merged = {**chat.get(name, {}), **{k: v for k, v in entry.items() if k != "kind"}}
+        builtin = chat.get(name, {})
+        merged = {**builtin, **entry}
+        # A fact the operator sets is no longer unknown.
+        if "unknown" in builtin and "unknown" not in entry:
+            merged["unknown"] = [k for k in builtin["unknown"] if k not in entry]
         chat[str(name)] = merged
     groups_raw = raw.get("groups") or {}
     if "default" not in groups_raw:

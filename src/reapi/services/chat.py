@@ -177,6 +177,11 @@ class ChatService:
                 "GET /v1/models lists the models this key may use.",
                 param="model",
             )
+        if model.kind != "chat":
+            raise InvalidRequest(
+                f"'{name}' is an {model.kind} model: chat endpoints do not serve it.",
+                param="model",
+            )
         return model
 
     def _group(self, principal: Principal, requested: object) -> Group:
