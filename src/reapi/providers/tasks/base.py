@@ -52,6 +52,24 @@ class ChannelLike(Protocol):
     def model_map(self) -> Mapping[str, str]: ...
 
 
+@dataclass(frozen=True)
+class WireMapping:
+    """How one upstream family spells a model's parameters, as catalog data rather than code.
+
+    ``fields`` renames a parameter (ours -> the upstream's: ``{"size": "aspect_ratio"}``);
+    ``values`` respells the values of a parameter, keyed by our field name and by the value's
+    text (``{"resolution": {"720p": "720P"}}``); a value mapped to None is left out of the
+    call, for a choice that means "the upstream's default".
+    """
+
+    fields: Mapping[str, str] = field(default_factory=dict)
+    values: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+
+
+# The key of a model's ``upstream`` mappings that applies to every channel type.
+ANY_CHANNEL = "*"
+
+
 class TaskModelLike(Protocol):
     """What an adapter needs of a catalog model (``services.tasks.catalog.TaskModel`` fits);
     a Protocol so providers never import the service layer above them."""
@@ -60,6 +78,8 @@ class TaskModelLike(Protocol):
     def name(self) -> str: ...
     @property
     def kind(self) -> MediaKind: ...
+    @property
+    def upstream(self) -> Mapping[str, WireMapping]: ...
 
 
 @dataclass(frozen=True)
@@ -80,6 +100,33 @@ def secret(channel: ChannelLike) -> str:
 
 def upstream_model(channel: ChannelLike, model: TaskModelLike) -> str:
     return channel.model_map.get(model.name, model.name)
+
+
+def wire_params(
+    channel: ChannelLike, model: TaskModelLike, params: Mapping[str, Any]
+) -> dict[str, Any]:
+    """The validated params as this channel's upstream spells them: the model's mapping for
+    every channel (``*``) with the one for the channel's type over it. Every adapter calls
+    this first, so a vendor's field names live in the catalog entry, not in adapter code."""
+    mappings = model.upstream
+    general = mappings.get(ANY_CHANNEL, WireMapping())
+    specific = mappings.get(channel.type, WireMapping())
+    names = {**general.fields, **specific.fields}
+    values = {**general.values, **specific.values}
+    out: dict[str, Any] = {}
+    for key, value in params.items():
+        respell = values.get(key)
+        if respell is not None and _spelling(value) in respell:
+            value = respell[_spelling(value)]
+            if value is None:
+                continue
+        out[names.get(key, key)] = value
+    return out
+
+
+def _spelling(value: object) -> str:
+    # Catalog value maps are keyed by text (YAML keys are text); 8 and "8" name the same choice.
+    return str(value).lower() if isinstance(value, bool) else str(value)
 
 
 def base_url(channel: ChannelLike) -> str:

@@ -34,6 +34,7 @@ from reapi.providers.tasks.base import (
     refused,
     secret,
     upstream_model,
+    wire_params,
 )
 
 
@@ -66,7 +67,8 @@ class FalAdapter:
     ) -> UpstreamJob:
         root = base_url(channel)
         app_id = upstream_model(channel, model).strip("/")
-        reply = await post_create(session, f"{root}/{app_id}", params, _headers(channel))
+        payload = wire_params(channel, model, params)
+        reply = await post_create(session, f"{root}/{app_id}", payload, _headers(channel))
         if reply.status >= 400:
             raise refused(reply, "fal queue")
         body = reply.body

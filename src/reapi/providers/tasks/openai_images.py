@@ -32,6 +32,7 @@ from reapi.providers.tasks.base import (
     refused,
     secret,
     upstream_model,
+    wire_params,
 )
 
 _LONG_EDGE = {"1k": 1024, "2k": 2048, "4k": 3840}
@@ -80,7 +81,9 @@ class OpenAIImagesAdapter:
         model: TaskModelLike,
         params: Mapping[str, Any],
     ) -> UpstreamJob:
-        path, body = build_request(upstream_model(channel, model), params)
+        path, body = build_request(
+            upstream_model(channel, model), wire_params(channel, model, params)
+        )
         root = base_url(channel).removesuffix("/v1")
         reply = await post_create(
             session,

@@ -31,6 +31,7 @@ from reapi.providers.tasks.base import (
     refused,
     secret,
     upstream_model,
+    wire_params,
 )
 
 
@@ -69,7 +70,7 @@ class ReapiAdapter:
         params: Mapping[str, Any],
     ) -> UpstreamJob:
         url = _api_root(channel) + SUBMIT_PATHS[model.kind]
-        payload = {**params, "model": upstream_model(channel, model)}
+        payload = {**wire_params(channel, model, params), "model": upstream_model(channel, model)}
         reply = await post_create(session, url, payload, _headers(channel))
         if reply.status >= 400:
             error = refused(reply, "upstream gateway")

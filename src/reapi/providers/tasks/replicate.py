@@ -33,6 +33,7 @@ from reapi.providers.tasks.base import (
     refused,
     secret,
     upstream_model,
+    wire_params,
 )
 
 _VERSION_ID = re.compile(r"^[0-9a-f]{64}$")
@@ -65,7 +66,9 @@ class ReplicateAdapter:
         model: TaskModelLike,
         params: Mapping[str, Any],
     ) -> UpstreamJob:
-        path, body = create_request(upstream_model(channel, model), params)
+        path, body = create_request(
+            upstream_model(channel, model), wire_params(channel, model, params)
+        )
         reply = await post_create(session, _root(channel) + path, body, _headers(channel))
         if reply.status >= 400:
             raise refused(reply, "Replicate")

@@ -13,12 +13,14 @@ from __future__ import annotations
 import copy
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, cast
 
 from reapi.money import MoneyFormatError, credits_to_units, parse_decimal
 from reapi.protocols.tasks import MEDIA_KINDS, SUBMIT_PATHS, MediaKind, TaskError, TaskErrorCode
+from reapi.providers.tasks.base import ANY_CHANNEL, WireMapping
+from reapi.providers.tasks.registry import TASK_ADAPTERS
 from reapi.services.tasks.defaults import BUILTIN_TASK_MODELS
 from reapi.services.tasks.schema import (
     CatalogError,
@@ -53,6 +55,8 @@ _MODEL_KEYS = frozenset(
         "billing",
         "modes",
         "exclusive",
+        "upstream",
+        "unknown",
     }
 )
 _BILLING_KEYS = frozenset(
@@ -63,8 +67,9 @@ _BILLING_KEYS = frozenset(
 @dataclass(frozen=True)
 class Billing:
     unit: str
-    # A flat rate, or rates keyed by the value of ``tier_field`` (e.g. resolution).
-    credits: Decimal | Mapping[str, Decimal]
+    # A flat rate, or rates keyed by the value of ``tier_field`` (e.g. resolution); None when
+    # only the unit is public and the operator has not set the rate yet.
+    credits: Decimal | Mapping[str, Decimal] | None
     tier_field: str | None = None
     count_field: str | None = None
     duration_field: str | None = None
@@ -85,7 +90,8 @@ class TaskModel:
     name: str
     kind: MediaKind
     schema: Mapping[str, FieldSpec]
-    billing: Billing
+    # None when not even the billing unit is public: the operator sets it before serving.
+    billing: Billing | None
     # The adapter family whose wire fields the schema is written for; None lets any channel
     # that lists the model serve it.
     channel_type: str | None = None
@@ -94,10 +100,31 @@ class TaskModel:
     modes: tuple[Mode, ...] = ()
     exclusive: tuple[tuple[str, ...], ...] = ()
     description: str = ""
+    # Channel type (or ``*``) -> how that upstream spells the parameters (see WireMapping).
+    upstream: Mapping[str, WireMapping] = field(default_factory=dict)
+    # Catalog facts nobody has set, by config key ("billing", "billing.credits", ...): the
+    # public docs do not state them and the operator has not either. Pages say so.
+    unknown: tuple[str, ...] = ()
 
     @property
     def needs_source_duration(self) -> bool:
-        return self.billing.unit in SOURCE_UNITS
+        return self.billing is not None and self.billing.unit in SOURCE_UNITS
+
+    @property
+    def priced(self) -> bool:
+        return self.billing is not None and self.billing.credits is not None
+
+    @property
+    def billing_unit(self) -> str | None:
+        return self.billing.unit if self.billing is not None else None
+
+    def missing_price(self) -> str:
+        """What the operator must set before a channel may serve this model."""
+        if self.billing is None:
+            units = ", ".join(BILLING_UNITS)
+            return f"set models.{self.name}.billing (unit: one of {units}; credits)"
+        tiers = f", keyed by {self.billing.tier_field}" if self.billing.tier_field else ""
+        return f"set models.{self.name}.billing.credits (per {self.billing.unit}{tiers})"
 
 
 def load_task_models(overrides: Mapping[str, Mapping[str, Any]]) -> dict[str, TaskModel]:
@@ -127,6 +154,28 @@ def load_task_models(overrides: Mapping[str, Mapping[str, Any]]) -> dict[str, Ta
     return models
 
 
+def _is_set(data: Mapping[str, Any], path: str) -> bool:
+    node: Any = data
+    for part in path.split("."):
+        if not isinstance(node, Mapping) or node.get(part) is None:
+            return False
+        node = node[part]
+    return True
+
+
+def _unknown(data: Mapping[str, Any], where: str) -> tuple[str, ...]:
+    """The declared unknown facts the entry still leaves unset, and the billing gaps."""
+    declared = data.get("unknown", [])
+    if not isinstance(declared, list) or not all(isinstance(k, str) for k in declared):
+        raise CatalogError(f"{where}.unknown must be a list of config keys")
+    gaps = [k for k in declared if not _is_set(data, k)]
+    if not _is_set(data, "billing"):
+        gaps.insert(0, "billing")
+    elif not _is_set(data, "billing.credits"):
+        gaps.insert(0, "billing.credits")
+    return tuple(dict.fromkeys(gaps))
+
+
 def _merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
     out = dict(copy.deepcopy(base))
     for key, value in override.items():
@@ -152,7 +201,9 @@ def parse_task_model(name: str, data: Mapping[str, Any]) -> TaskModel:
         name=name,
         kind=cast(MediaKind, kind),
         schema=schema,
-        billing=_parse_billing(data.get("billing"), f"{where}.billing"),
+        billing=_parse_billing(data["billing"], f"{where}.billing")
+        if data.get("billing") is not None
+        else None,
         channel_type=_opt_str(data.get("channel_type"), f"{where}.channel_type"),
         timeout_seconds=_positive(data.get("timeout_seconds", 900), f"{where}.timeout_seconds"),
         max_source_seconds=(
@@ -163,14 +214,50 @@ def parse_task_model(name: str, data: Mapping[str, Any]) -> TaskModel:
         modes=_parse_modes(data.get("modes", []), f"{where}.modes"),
         exclusive=_parse_groups(data.get("exclusive", []), f"{where}.exclusive"),
         description=str(data.get("description", "")),
+        upstream=_parse_upstream(data.get("upstream", {}), schema, f"{where}.upstream"),
+        unknown=_unknown(data, where),
     )
     _check_consistency(model, where)
     return model
 
 
+def _parse_upstream(
+    data: object, schema: Mapping[str, FieldSpec], where: str
+) -> dict[str, WireMapping]:
+    if not isinstance(data, Mapping):
+        raise CatalogError(f"{where} must map a channel type (or *) to its fields and values")
+    out: dict[str, WireMapping] = {}
+    for channel_type, entry in data.items():
+        at = f"{where}.{channel_type}"
+        if channel_type != ANY_CHANNEL and channel_type not in TASK_ADAPTERS:
+            raise CatalogError(f"{at}: no task channel type {channel_type!r}")
+        if not isinstance(entry, Mapping) or set(entry) - {"fields", "values"}:
+            raise CatalogError(f"{at}: a mapping has 'fields' and 'values' only")
+        fields = entry.get("fields", {})
+        values = entry.get("values", {})
+        if not isinstance(fields, Mapping) or not all(isinstance(v, str) for v in fields.values()):
+            raise CatalogError(f"{at}.fields maps our field name to the upstream's")
+        if not isinstance(values, Mapping) or not all(
+            isinstance(v, Mapping) for v in values.values()
+        ):
+            raise CatalogError(f"{at}.values maps a field name to a map of value spellings")
+        for name in (*fields, *values):
+            if name not in schema:
+                raise CatalogError(f"{at}: {name!r} is not a field of the schema")
+        out[str(channel_type)] = WireMapping(
+            fields={str(k): v for k, v in fields.items()},
+            values={str(k): {_text(v): w for v, w in m.items()} for k, m in values.items()},
+        )
+    return out
+
+
+def _text(value: object) -> str:
+    return str(value).lower() if isinstance(value, bool) else str(value)
+
+
 def _parse_billing(data: object, where: str) -> Billing:
     if not isinstance(data, Mapping):
-        raise CatalogError(f"{where}: every task model needs a billing map (unit, credits)")
+        raise CatalogError(f"{where}: billing is a map (unit, credits)")
     unknown = set(data) - _BILLING_KEYS
     if unknown:
         raise CatalogError(f"{where}: unknown keys {sorted(unknown)}")
@@ -178,8 +265,10 @@ def _parse_billing(data: object, where: str) -> Billing:
     if not isinstance(unit, str) or unit not in BILLING_UNITS:
         raise CatalogError(f"{where}.unit must be one of {', '.join(BILLING_UNITS)}")
     raw = data.get("credits")
-    credits: Decimal | dict[str, Decimal]
-    if isinstance(raw, Mapping):
+    credits: Decimal | dict[str, Decimal] | None
+    if raw is None:
+        credits = None
+    elif isinstance(raw, Mapping):
         if not raw:
             raise CatalogError(f"{where}.credits: a tier map needs at least one entry")
         credits = {str(k): _credits(v, f"{where}.credits.{k}") for k, v in raw.items()}
@@ -192,8 +281,10 @@ def _parse_billing(data: object, where: str) -> Billing:
     return Billing(
         unit=unit,
         credits=credits,
+        # A flat rate ignores tiers; an unset rate keeps the tier field, to say what it will
+        # be keyed by.
         tier_field=_opt_str(tier_field, f"{where}.tier_field")
-        if isinstance(credits, dict)
+        if credits is None or isinstance(credits, dict)
         else None,
         count_field=_opt_str(data.get("count_field", BILLING_UNITS[unit]), f"{where}.count_field"),
         duration_field=_opt_str(
@@ -261,17 +352,18 @@ def _check_consistency(model: TaskModel, where: str) -> None:
         if name not in fields:
             raise CatalogError(f"{where}: modes/exclusive name unknown field {name!r}")
     b = model.billing
+    if b is None:
+        return
     if b.tier_field is not None:
         spec = fields.get(b.tier_field)
         if spec is None:
             raise CatalogError(f"{where}.billing.tier_field {b.tier_field!r} is not in the schema")
-        assert isinstance(b.credits, Mapping)
         if spec.enum is None:
             raise CatalogError(f"{where}.billing: tier field {b.tier_field!r} needs an enum")
         if spec.default is None and not spec.required:
             raise CatalogError(f"{where}.billing: tier field {b.tier_field!r} needs a default")
         for choice in spec.enum or ():
-            if _tier_rate(b.credits, choice) is None:
+            if isinstance(b.credits, Mapping) and _tier_rate(b.credits, choice) is None:
                 raise CatalogError(f"{where}.billing.credits has no price for {choice!r}")
     if b.unit == "second":
         spec = fields.get(b.duration_field or "")
@@ -295,11 +387,15 @@ def _check_consistency(model: TaskModel, where: str) -> None:
 
 def serves(model: TaskModel, channel_type: str, channel_models: Sequence[str]) -> bool:
     """Whether a channel may carry the model: it lists the model, and speaks the adapter
-    family the schema's field names are written for. A chained reapi gateway takes the same
-    fields as this one, so it may carry any model."""
+    family the schema's field names are written for, or one the entry maps them to. A chained
+    reapi gateway takes the same fields as this one, so it may carry any model."""
     if model.name not in channel_models:
         return False
-    return model.channel_type in (None, channel_type) or channel_type == "reapi"
+    return (
+        model.channel_type in (None, channel_type)
+        or channel_type == "reapi"
+        or channel_type in model.upstream
+    )
 
 
 def resolve_model(
@@ -387,6 +483,9 @@ def price(
     per-source-minute units: minutes are rounded up, a started minute counts whole.
     """
     b = model.billing
+    if b is None or b.credits is None:
+        # Startup refuses channels for such models, so no request should get here.
+        raise CatalogError(f"models.{model.name} has no price: {model.missing_price()}")
     rate = b.credits
     if isinstance(rate, Mapping):
         assert b.tier_field is not None
