@@ -34,6 +34,7 @@ from tests.fakes.task_upstreams import (
     FakeUpstream,
     wav_bytes,
 )
+from tests.task_prices import OPERATOR_PRICES
 
 WEBHOOK_SECRET = "whsec_test_secret"
 
@@ -126,6 +127,7 @@ def task_config_raw(fakes: TaskFakes, media_dir: Path, **tasks: Any) -> dict[str
              "models": ["mureka-v9-song", "audio-stem-separator", "doubao-seedance-2.0"]},
         ],
         "models": {
+            **OPERATOR_PRICES,
             # An operator-added model with a short deadline, for the timeout path.
             "slow-video": {
                 "kind": "video", "channel_type": "fal", "timeout_seconds": 2,

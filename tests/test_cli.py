@@ -150,3 +150,18 @@ def test_serve_refuses_a_broken_config(tmp_path: Path) -> None:
         run(f"sqlite:///{tmp_path / 'x.db'}", "serve", "--config", str(config), check=False)
     )
     assert "base_url" in error
+
+
+def test_serve_refuses_a_task_model_nobody_priced(tmp_path: Path) -> None:
+    config = tmp_path / "reapi.yaml"
+    config.write_text(
+        "channels:\n"
+        "  - {name: fal, type: fal, base_url: https://queue.fal.run, models: [veo3.1-fast]}\n"
+    )
+    result = run(
+        f"sqlite:///{tmp_path / 'x.db'}", "serve", "--config", str(config), "--port", "1",
+        check=False,
+    )  # fmt: skip
+    error = one_line_error(result)
+    assert "'veo3.1-fast' is served by channel 'fal' but has no price" in error
+    assert "models.veo3.1-fast.billing.credits" in error

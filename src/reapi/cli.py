@@ -135,6 +135,8 @@ def serve(
 
     import uvicorn
 
+    from reapi.worker.runtime import load_catalog
+
     settings = obj.settings
     if config_path is not None:
         settings = Settings.from_env(settings.environ, config_path=config_path)
@@ -146,6 +148,7 @@ def serve(
     else:
         try:
             config = load_config(settings.config_path, settings.environ)  # fail here, not later
+            load_catalog(config)
         except ConfigError as exc:
             raise click.ClickException(str(exc)) from None
         if not config.channels:

@@ -278,13 +278,17 @@ def test_video_through_replicate_priced_per_second_and_tier(
 ) -> None:
     fakes.replicate.behaviour.polls_before_done = 2
     name, key = gw.user("2000")
+    frame = f"{fakes.media.base_url}/frame.png"
     body = {"model": "veo3.1-fast-official", "prompt": "waves", "duration": 6,
-            "resolution": "1080p"}  # fmt: skip
+            "resolution": "1080p", "first_frame_image": frame}  # fmt: skip
     task_id = gw.submit(key, "videos", body).json()["id"]
     task = gw.wait(key, task_id)
     assert task["status"] == "completed", task
     assert httpx.get(task["output"]["video_urls"][0]).content == MP4_BYTES
     assert gw.balance(name) == (2000 - 6 * 120) * C
+    # The catalog entry says how Replicate names the first frame; the customer's name is ours.
+    sent = next(r.json["input"] for r in fakes.replicate.requests if r.method == "POST")
+    assert sent["image"] == frame and "first_frame_image" not in sent
 
 
 def test_audio_through_a_chained_gateway_with_tracks(gw: TaskGateway, fakes: TaskFakes) -> None:

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from reapi.config import ConfigError, build_config
+from reapi.config import Config, ConfigError, build_config
 from reapi.services.keys import KeyService
 from reapi.settings import Settings
 from reapi.storage import tasks as tasks_sql
@@ -54,3 +55,45 @@ def test_task_channel_with_a_chat_model_is_a_config_error() -> None:
     )  # fmt: skip
     with pytest.raises(ConfigError, match="not an enabled task model"):
         load_catalog(config)
+
+
+def _serving(model: str, channel_type: str = "reapi", **models: Any) -> Config:
+    return build_config(
+        {
+            "channels": [
+                {"name": "up", "type": channel_type, "base_url": "https://up.example.com",
+                 "models": [model]},
+            ],
+            "models": models,
+        }
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("model", "channel_type", "what"),
+    [
+        ("veo3.1-fast", "fal", "set models.veo3.1-fast.billing.credits (per generation)"),
+        ("gpt-image-2", "openai_images",
+         "set models.gpt-image-2.billing.credits (per generation, keyed by resolution)"),
+        ("doubao-seedance-2.0", "reapi", "set models.doubao-seedance-2.0.billing (unit: one of"),
+    ],
+)  # fmt: skip
+def test_serving_a_model_without_a_public_price_needs_the_operators(
+    model: str, channel_type: str, what: str
+) -> None:
+    with pytest.raises(ConfigError) as info:
+        load_catalog(_serving(model, channel_type))
+    message = str(info.value)
+    assert f"model {model!r} is served by channel 'up' but has no price" in message
+    assert what in message
+
+
+def test_a_public_or_operator_price_lets_the_model_be_served() -> None:
+    assert load_catalog(_serving("happyhorse-1.0"))["happyhorse-1.0"].priced
+    priced = load_catalog(
+        _serving("veo3.1-fast", "fal", **{"veo3.1-fast": {"kind": "video",
+                                                          "billing": {"credits": "400"}}})
+    )  # fmt: skip
+    assert priced["veo3.1-fast"].priced and priced["veo3.1-fast"].unknown == ()
+    # Not served: no price needed yet.
+    assert not load_catalog(_serving("happyhorse-1.0"))["veo3.1-fast"].priced

@@ -51,6 +51,13 @@ def load_catalog(config: Config) -> dict[str, TaskModel]:
                     f"channel {channel.name!r} is a {channel.type} task channel but lists "
                     f"{model!r}, which is not an enabled task model"
                 )
+            entry = catalog[model]
+            if not entry.priced:
+                # Serving a model nobody priced would give it away: say so before it happens.
+                raise ConfigError(
+                    f"model {model!r} is served by channel {channel.name!r} but has no price "
+                    f"(none is public): {entry.missing_price()}"
+                )
     return catalog
 
 

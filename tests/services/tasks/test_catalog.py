@@ -19,9 +19,12 @@ from reapi.services.tasks.catalog import (
 )
 from reapi.services.tasks.schema import CatalogError
 from reapi.services.tasks.urls import StaticResolver, UrlPolicy
+from tests.task_prices import OPERATOR_PRICES
 
 C = UNITS_PER_CREDIT
-CATALOG = load_task_models({})
+# The built-ins as an operator serves them: with prices set where none is public.
+CATALOG = load_task_models(OPERATOR_PRICES)
+BUILTIN = load_task_models({})
 E = TaskErrorCode
 
 
@@ -36,9 +39,11 @@ def rejects(name: str, body: dict[str, Any]) -> TaskError:
 
 
 def test_builtins_cover_every_kind_and_unit() -> None:
-    assert {m.kind for m in CATALOG.values()} == {"image", "video", "audio"}
-    assert {m.billing.unit for m in CATALOG.values()} == {
+    assert {m.kind for m in BUILTIN.values()} == {"image", "video", "audio"}
+    assert {m.billing_unit for m in BUILTIN.values()} == {
+        None,  # not even the unit is public
         "generation",
+        "image",
         "second",
         "song",
         "source_minute",
@@ -349,7 +354,15 @@ def test_a_different_billing_unit_replaces_the_builtin_billing() -> None:
     ("entry", "fragment"),
     [
         ({"kind": "hologram", "billing": {"unit": "generation", "credits": "1"}}, "kind"),
-        ({"kind": "image"}, "billing"),
+        ({"kind": "image", "billing": "5"}, "billing is a map"),
+        ({"kind": "image", "billing": {"unit": "generation", "credits": "1"},
+          "upstream": {"fal": {"fields": {"size": "aspect_ratio"}}}}, "not a field"),
+        ({"kind": "image", "billing": {"unit": "generation", "credits": "1"},
+          "schema": {"size": "string"}, "upstream": {"ftp": {"fields": {"size": "ar"}}}},
+         "no task channel type"),
+        ({"kind": "image", "billing": {"unit": "generation", "credits": "1"},
+          "schema": {"size": "string"}, "upstream": {"fal": {"rename": {"size": "ar"}}}},
+         "'fields' and 'values' only"),
         ({"kind": "image", "billing": {"unit": "per_vibe", "credits": "1"}}, "unit"),
         ({"kind": "image", "billing": {"unit": "generation", "credits": 0.1}}, "decimal string"),
         ({"kind": "image", "billing": {"unit": "generation", "credits": "0.0000001"}}, "6 decimal"),

@@ -26,17 +26,20 @@ def test_every_builtin_model_unit_and_adapter_is_documented() -> None:
         assert f"`{adapter}`" in DOC, adapter
 
 
-def test_documented_example_prices_match_the_builtins() -> None:
+def test_documented_prices_are_the_public_ones_and_only_those() -> None:
     models = load_task_models({})
-    assert models["veo3.1-fast"].billing.credits == 400
-    assert "per generation: 400 credits" in DOC
+    horse = models["happyhorse-1.0"].billing
+    assert horse is not None and isinstance(horse.credits, dict)
+    assert [str(v) for v in horse.credits.values()] == ["162.5", "287.5"]
+    assert "162.5 / 287.5 credits" in DOC
     stem = models["audio-stem-separator"].billing
-    assert stem.unit == "source_minute"
-    assert stem.credits == 200
-    tiers = models["gpt-image-2"].billing.credits
-    assert isinstance(tiers, dict)
-    assert "20 / 35 / 60 credits" in DOC
-    assert [int(v) for v in tiers.values()] == [20, 35, 60]
+    assert stem is not None and (stem.unit, stem.credits) == ("source_minute", 200)
+    assert "per rounded-up source minute: 200 credits" in DOC
+    rows = dict(re.findall(r"^\| (`[^|]+`) \| (?:image|video|audio) \|.*\| ([^|]+) \|$", DOC,
+                           re.MULTILINE))  # fmt: skip
+    for name, model in models.items():
+        row = next(v for k, v in rows.items() if f"`{name}`" in k)
+        assert ("not public" in row) == (not model.priced), name
 
 
 def test_every_task_setting_and_the_worker_command_is_documented() -> None:
