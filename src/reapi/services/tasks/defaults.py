@@ -44,9 +44,9 @@ _VEO_OFFICIAL_SCHEMA = {
     "prompt": _PROMPT,
     "aspect_ratio": {"type": "string", "enum": ["16:9", "9:16"], "default": "16:9"},
     "resolution": {"type": "string", "enum": ["720p", "1080p", "4k"], "default": "720p"},
-    "duration": {"type": "integer", "enum": [4, 6, 8], "default": 8},
-    "first_frame_image": "url",
-    "last_frame_image": "url",
+    "duration": {"type": "integer", "enum": [4, 6, 8], "default": 8, "description": "Seconds."},
+    "first_frame_image": {"type": "url", "description": "Image-to-video from this frame."},
+    "last_frame_image": {"type": "url", "description": "The frame the clip ends on."},
     "generate_audio": {"type": "boolean", "default": True},
 }
 _VEO_OFFICIAL_MODES = [
@@ -65,6 +65,7 @@ _FLUX_SCHEMA = {
     "resolution": {"type": "string", "enum": ["1K", "2K"], "default": "1K"},
 }
 _SEED = {"type": "integer", "min": 0, "max": 2147483647}
+_MUREKA_ID = "An id from Mureka's own upload system, passed through as is."
 # eSpeak NG language voices (its own codes); the library has more, which an operator may add.
 _ESPEAK_VOICES = [
     "en-us", "en-gb", "en-gb-x-rp", "en-gb-scotland", "en-029", "fr-fr", "fr-be", "de", "nl",
@@ -85,7 +86,11 @@ BUILTIN_TASK_MODELS: dict[str, dict[str, Any]] = {
             "prompt": {**_PROMPT, "max_length": 32000},
             "size": {"type": "string", "enum": _ASPECTS_14, "default": "auto"},
             "resolution": {"type": "string", "enum": ["1k", "2k", "4k"], "default": "1k"},
-            "image_urls": {**_URLS, "max_items": 16},
+            "image_urls": {
+                **_URLS,
+                "max_items": 16,
+                "description": "Reference images; setting it switches to image-to-image.",
+            },
         },
         "billing": {"unit": "generation", "tier_field": "resolution"},
     },
@@ -277,15 +282,33 @@ BUILTIN_TASK_MODELS: dict[str, dict[str, Any]] = {
         "media present choose the mode, video_url first, then first_frame_image, then "
         "image_urls; the price per second does not depend on it.",
         "schema": {
-            "prompt": {**_TEXT, "max_length": 2500},
+            "prompt": {
+                **_TEXT,
+                "max_length": 2500,
+                "description": "Required for text-to-video, optional when media drive the video.",
+            },
             "resolution": {"type": "string", "enum": ["720P", "1080P"], "default": "1080P"},
             # The length is the price; none is public as a default, so the client names it.
-            "duration": {"type": "integer", "min": 3, "max": 15, "required": True},
+            "duration": {
+                "type": "integer",
+                "min": 3,
+                "max": 15,
+                "required": True,
+                "description": "Seconds billed; the edit mode keeps the source's length.",
+            },
             "seed": _SEED,
-            "first_frame_image": "url",
-            "image_urls": {**_URLS, "min_items": 1, "max_items": 9},
-            "video_url": "url",
-            "audio_setting": _TEXT,
+            "first_frame_image": {"type": "url", "description": "Image-to-video from this frame."},
+            "image_urls": {
+                **_URLS,
+                "min_items": 1,
+                "max_items": 9,
+                "description": "Reference images (reference-to-video).",
+            },
+            "video_url": {"type": "url", "description": "A video to edit (edit mode)."},
+            "audio_setting": {
+                **_TEXT,
+                "description": "origin keeps the source video's audio.",
+            },
         },
         "modes": [
             {"name": "edit", "when_any": ["video_url"]},
@@ -315,7 +338,11 @@ BUILTIN_TASK_MODELS: dict[str, dict[str, Any]] = {
             "duration": {"type": "integer", "min": 1},
             "seed": {"type": "integer", "min": 0},
             # The upstream's own default is true; this gateway's is false.
-            "watermark": {"type": "boolean", "default": False},
+            "watermark": {
+                "type": "boolean",
+                "default": False,
+                "description": "Off unless true (the upstream alone would add one).",
+            },
         },
     },
     "happyhorse-1-1": {
@@ -354,7 +381,13 @@ BUILTIN_TASK_MODELS: dict[str, dict[str, Any]] = {
         "description": "Grok Imagine Video 1.5 (beta channel): image-to-video from exactly one "
         "image, with synchronised audio.",
         "schema": {
-            "image_urls": {**_URLS, "required": True, "min_items": 1, "max_items": 1},
+            "image_urls": {
+                **_URLS,
+                "required": True,
+                "min_items": 1,
+                "max_items": 1,
+                "description": "The one image to animate.",
+            },
             "prompt": _TEXT,
             "resolution": {"type": "string", "enum": ["480p", "720p"], "default": "720p"},
             "duration": {"type": "integer", "min": 1, "max": 15, "required": True},
@@ -407,7 +440,11 @@ BUILTIN_TASK_MODELS: dict[str, dict[str, Any]] = {
         "gateway's units.",
         "schema": {
             "video_url": {"type": "url", "required": True},
-            "upscale_factor": {"type": "string", "enum": ["1", "2", "4"]},
+            "upscale_factor": {
+                "type": "string",
+                "enum": ["1", "2", "4"],
+                "description": 'A string: "1", "2" or "4".',
+            },
         },
     },
     # Audio
@@ -422,9 +459,9 @@ BUILTIN_TASK_MODELS: dict[str, dict[str, Any]] = {
             "prompt": {"type": "string", "max_length": 1024},
             "number_of_songs": {"type": "integer", "min": 1, "max": 3, "default": 1},
             "output_format": {"type": "string", "enum": ["mp3", "wav", "flac"], "default": "mp3"},
-            "reference_id": "string",
-            "vocal_id": "string",
-            "melody_id": "string",
+            "reference_id": {"type": "string", "description": _MUREKA_ID},
+            "vocal_id": {"type": "string", "description": _MUREKA_ID},
+            "melody_id": {"type": "string", "description": _MUREKA_ID},
         },
         "billing": {"unit": "song", "count_field": "number_of_songs"},
     },
@@ -437,13 +474,22 @@ BUILTIN_TASK_MODELS: dict[str, dict[str, Any]] = {
         "schema": {
             "audio_url": {"type": "url", "required": True},
             "stem": {"type": "string", "required": True, "enum": _STEMS},
-            "splitter": {"type": "string", "enum": _SPLITTERS, "default": "auto"},
+            "splitter": {
+                "type": "string",
+                "enum": _SPLITTERS,
+                "default": "auto",
+                "description": "The separation engine; auto lets the upstream choose.",
+            },
             "extraction_level": {
                 "type": "string",
                 "enum": ["deep_extraction", "clear_cut"],
                 "default": "deep_extraction",
             },
-            "multivocal": {"type": "string", "enum": ["lead_back"]},
+            "multivocal": {
+                "type": "string",
+                "enum": ["lead_back"],
+                "description": "Splits lead and backing vocals; only with stem vocals.",
+            },
             "dereverb_enabled": {"type": "boolean", "default": False},
             "encoder_format": {"type": "string", "enum": _AUDIO_FORMATS, "default": "mp3"},
         },
@@ -465,7 +511,12 @@ BUILTIN_TASK_MODELS: dict[str, dict[str, Any]] = {
                 "max_items": len(_STEMS),
                 "items": {"type": "string", "enum": _STEMS},
             },
-            "splitter": {"type": "string", "enum": _SPLITTERS, "default": "auto"},
+            "splitter": {
+                "type": "string",
+                "enum": _SPLITTERS,
+                "default": "auto",
+                "description": "The separation engine; auto lets the upstream choose.",
+            },
             "extraction_level": {
                 "type": "string",
                 "enum": ["deep_extraction", "clear_cut"],
