@@ -116,16 +116,17 @@ def wire_params(
     out: dict[str, Any] = {}
     for key, value in params.items():
         respell = values.get(key)
-        if respell is not None and _spelling(value) in respell:
-            value = respell[_spelling(value)]
+        if respell is not None and value_key(value) in respell:
+            value = respell[value_key(value)]
             if value is None:
                 continue
         out[names.get(key, key)] = value
     return out
 
 
-def _spelling(value: object) -> str:
-    # Catalog value maps are keyed by text (YAML keys are text); 8 and "8" name the same choice.
+def value_key(value: object) -> str:
+    """The key of a value in a ``WireMapping.values`` map: its text, as YAML keys are text, so
+    8 and "8" name the same choice (and true is "true", as YAML writes it)."""
     return str(value).lower() if isinstance(value, bool) else str(value)
 
 

@@ -19,7 +19,7 @@ from typing import Any, cast
 
 from reapi.money import MoneyFormatError, credits_to_units, parse_decimal
 from reapi.protocols.tasks import MEDIA_KINDS, SUBMIT_PATHS, MediaKind, TaskError, TaskErrorCode
-from reapi.providers.tasks.base import ANY_CHANNEL, WireMapping
+from reapi.providers.tasks.base import ANY_CHANNEL, WireMapping, value_key
 from reapi.providers.tasks.registry import TASK_ADAPTERS
 from reapi.services.tasks.defaults import BUILTIN_TASK_MODELS
 from reapi.services.tasks.schema import (
@@ -246,13 +246,9 @@ def _parse_upstream(
                 raise CatalogError(f"{at}: {name!r} is not a field of the schema")
         out[str(channel_type)] = WireMapping(
             fields={str(k): v for k, v in fields.items()},
-            values={str(k): {_text(v): w for v, w in m.items()} for k, m in values.items()},
+            values={str(k): {value_key(v): w for v, w in m.items()} for k, m in values.items()},
         )
     return out
-
-
-def _text(value: object) -> str:
-    return str(value).lower() if isinstance(value, bool) else str(value)
 
 
 def _parse_billing(data: object, where: str) -> Billing:
