@@ -39,6 +39,7 @@ from reapi.providers.tasks.base import (
     SubmitError,
     TaskModelLike,
     UpstreamJob,
+    wire_params,
 )
 
 INSTALL_HINT = "install it with: pip install 'reapi[tts]'"
@@ -259,7 +260,7 @@ class EspeakAdapter:
         model: TaskModelLike,
         params: Mapping[str, Any],
     ) -> UpstreamJob:
-        speech = Speech.from_params(params)
+        speech = Speech.from_params(wire_params(channel, model, params))
         job = UpstreamJob(
             channel.name, f"espeak-{secrets.token_hex(8)}", {"speech": asdict(speech)}
         )
