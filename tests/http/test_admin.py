@@ -135,7 +135,8 @@ def test_hold_cap_lets_small_balances_call_and_records_the_debt(
         ("/users/NAME/keys", {"spend_limit": "0"}, "spend_limit"),
         ("/users/NAME/keys", {"daily_spend_limit": "1e999999999"}, "daily_spend_limit"),
         ("/users/NAME/keys", {"expires_at": "next week"}, "expires_at"),
-        ("/users/NAME/keys", {"expires_at": "0001-01-01T00:00:00+01:00"}, "expires_at"),
+        ("/users/NAME/keys", {"expires_at": "2027-01-01T10:00"}, "expires_at"),
+        ("/users/NAME/keys", {"expires_at": 1767225600}, "expires_at"),
         ("/users/NAME/keys", {"workspace": "images"}, "workspace"),
         ("/users/NAME/keys", {"name": "a\x00b"}, "name"),
         ("/users/NAME/credit", {"amount": "1e999999999"}, "amount"),
@@ -181,7 +182,8 @@ def test_admin_refuses_bodies_that_are_not_json_objects(capped: Gateway) -> None
         ({"limit": "100001"}, "limit"),
         ({"limit": "9" * 40}, "limit"),
         ({"since": "yesterday"}, "since"),
-        ({"until": "9999-12-31T23:59:59-23:59"}, "until"),
+        ({"until": "2026-W01"}, "until"),
+        ({"since": "2026-01-01T10:00"}, "since"),
         ({"model": "gpt\x00"}, "model"),
         ({"key": "k" * 33}, "key"),
     ],
@@ -199,7 +201,12 @@ def test_usage_refuses_malformed_query_parameters(
 def test_usage_filters_take_dates_and_offsets(capped: Gateway) -> None:
     _, key = capped.user()
     headers = {"Authorization": f"Bearer {key}"}
-    for query in ({"since": "2026-01-01"}, {"until": "2999-01-01T00:00:00+05:30", "limit": "3"}):
+    for query in (
+        {"since": "2026-01-01"},
+        {"until": "2999-01-01t00:00:00.123456789+05:30", "limit": "3"},
+        # Valid RFC 3339 that UTC cannot hold: read as the first and last instants there are.
+        {"since": "0001-01-01T00:00:00+01:00", "until": "9999-12-31T23:59:60-23:59"},
+    ):
         response = httpx.get(capped.url + "/v1/dashboard/usage", params=query, headers=headers)
         assert response.status_code == 200 and response.json()["data"] == []
 

@@ -45,7 +45,7 @@ Workspace = Literal["chat", "tasks"]
 
 def _timestamp(value: Any) -> datetime:
     if not isinstance(value, str):
-        raise ValueError("must be an ISO 8601 date or date-time string")
+        raise ValueError("must be an RFC 3339 date or date-time string")
     try:
         return parse_timestamp(value, "expires_at")
     except ParamError as exc:
@@ -57,9 +57,11 @@ Timestamp = Annotated[
     PlainValidator(_timestamp),
     WithJsonSchema(
         {
-            "type": "string",
-            "maxLength": 64,
-            "description": "ISO 8601 date or date-time; without an offset it is UTC.",
+            "anyOf": [
+                {"type": "string", "format": "date"},
+                {"type": "string", "format": "date-time"},
+            ],
+            "description": "An RFC 3339 date (its midnight UTC) or date-time.",
             "examples": ["2027-01-01T00:00:00Z"],
         }
     ),

@@ -19,9 +19,14 @@ from reapi.protocols.errors import InvalidRequest
 ParamKind = Literal["type", "range", "choice"]
 
 _DIGITS = re.compile(r"[0-9]{1,18}")
+# RFC 3339 (what OpenAPI's date and date-time formats mean), matched before Python reads it:
+# fromisoformat also takes week dates, basic formats and offset-less times.
+_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+_DATE_TIME = re.compile(
+    r"([0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}):([0-9]{2})(\.[0-9]+)?(Z|[+-][0-9]{2}:[0-9]{2})"
+)
 # Printable text without controls: names, ids and filters end up in SQL parameters.
 _TEXT = re.compile(r"[^\x00-\x1f\x7f]*")
-_MAX_TIMESTAMP = 64
 
 
 class ParamError(InvalidRequest):
@@ -48,22 +53,32 @@ def integer(params: Mapping[str, str], name: str, *, default: int, low: int, hig
 
 
 def timestamp(params: Mapping[str, str], name: str) -> datetime | None:
-    """``name`` as an aware UTC datetime (ISO 8601 date or date-time, no offset meaning UTC),
-    ``None`` when absent."""
+    """``name`` as an aware UTC datetime (an RFC 3339 date, meaning its midnight UTC, or
+    date-time), ``None`` when absent or empty."""
     text = params.get(name)
-    return None if text is None else parse_timestamp(text, name)
+    return parse_timestamp(text, name) if text else None
 
 
 def parse_timestamp(text: str, name: str) -> datetime:
-    message = f"{name} must be an ISO 8601 date or date-time, e.g. 2026-01-31T12:00:00Z"
-    if len(text) > _MAX_TIMESTAMP or not text.isascii():
-        raise ParamError(message, name, "type")
+    message = f"{name} must be an RFC 3339 date or date-time, e.g. 2026-01-31T12:00:00Z"
     try:
-        value = datetime.fromisoformat(text)
-        return value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
-    except (ValueError, OverflowError):
-        # OverflowError: a valid date-time whose offset moves it outside years 1..9999.
+        if _DATE.fullmatch(text):
+            return datetime.fromisoformat(text).replace(tzinfo=UTC)
+        found = _DATE_TIME.fullmatch(text.upper())
+        if found is None:
+            raise ValueError(text)
+        minutes, seconds, fraction, offset = found.groups()
+        # A leap second (:60) is valid RFC 3339 that datetime cannot hold: its last microsecond.
+        if seconds == "60":
+            seconds, fraction = "59", ".999999"
+        value = datetime.fromisoformat(f"{minutes}:{seconds}{fraction or ''}{offset}")
+    except ValueError:
         raise ParamError(message, name, "type") from None
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:
+        # Its offset moves it outside years 1..9999: as far as any comparison can tell, the edge.
+        return (datetime.min if value.year == 1 else datetime.max).replace(tzinfo=UTC)
 
 
 def text(params: Mapping[str, str], name: str, *, max_length: int = 128) -> str | None:
