@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +33,7 @@ from reapi.config import Config, build_config
 from reapi.http.openapi import build
 from reapi.money import usd_to_units
 from reapi.services.billing import BillingService
-from reapi.services.keys import KeyService
+from reapi.services.keys import KeyControls, KeyService
 from reapi.services.limits import LocalLimiter
 from reapi.settings import Settings
 from reapi.storage.db import Database
@@ -234,6 +235,45 @@ def test_the_documents_links_lead_from_a_new_user_to_working_keys(
     assert httpx.delete(gw.url + f"/admin/keys/{key_id}", headers=admin).status_code == 200
     refused = httpx.get(gw.url + "/api/v1/tasks", headers={"Authorization": auth})
     assert refused.status_code == 401 and refused.json()["error"]["code"] == 10004
+
+
+def test_refusals_of_expired_and_restricted_keys_are_documented(gw: TaskGateway) -> None:
+    """The key rule's 403s (an expired chat key, a tasks key restricted to another model) are
+    statuses the fuzzing with valid keys never sees: each must still be in the document."""
+
+    async def make(db: Database) -> tuple[str, str]:
+        service = KeyService(db)
+        user = await service.create_user(unique("refused"))
+        past = datetime.now(UTC) - timedelta(days=1)
+        expired = await service.create_key(user.name, controls=KeyControls(expires_at=past))
+        restricted = await service.create_key(
+            user.name, workspace="tasks", controls=KeyControls(allowed_models=["veo3.1-fast"])
+        )
+        return expired.secret, restricted.secret
+
+    expired, restricted = gw._run(make)
+    chat = {"model": "gpt-5.5", "messages": [{"role": "user", "content": "Hi"}], "max_tokens": 8}
+    calls: list[tuple[str, str, str, dict[str, Any] | None]] = [
+        ("GET", "/v1/models", expired, None),
+        ("GET", "/v1/dashboard/billing/credit_grants", expired, None),
+        ("GET", "/v1/dashboard/usage", expired, None),
+        ("POST", "/v1/chat/completions", expired, chat),
+        ("POST", "/v1/messages", expired, chat),
+        ("POST", "/v1/messages/count_tokens", expired, chat),
+        ("POST", "/api/v1/images/generations", restricted, {"model": "gpt-image-2", "prompt": "x"}),
+    ]
+    conformance = [
+        checks.status_code_conformance,
+        checks.content_type_conformance,
+        checks.response_headers_conformance,
+        checks.response_schema_conformance,
+    ]
+    for method, path, key, body in calls:
+        case = schema[path][method].Case(
+            headers={"Authorization": f"Bearer {key}"}, **({"body": body} if body else {})
+        )
+        response = case.call_and_validate(base_url=gw.url, checks=conformance)
+        assert response.status_code == 403, (path, response.text)
 
 
 @schema.parametrize()
