@@ -22,7 +22,7 @@ from starlette.routing import Route
 
 from reapi.config import Config, load_config
 from reapi.errors import GatewayError
-from reapi.http import account, admin, meta
+from reapi.http import account, admin, meta, openapi
 from reapi.http import chat as chat_http
 from reapi.http import tasks as tasks_http
 from reapi.http.fast_routes import FastRoutes
@@ -148,6 +148,7 @@ def create_app(settings: Settings, config: Config | None = None) -> FastRoutes:
         Route("/v1/models", meta.list_models, methods=["GET"]),
         Route("/healthz", meta.healthz, methods=["GET"]),
         Route("/metrics", meta.metrics, methods=["GET"]),
+        Route("/openapi.json", openapi.endpoint(openapi.build()), methods=["GET"]),
         *account.routes,
         *admin.routes,
         *tasks_http.routes(),

@@ -12,6 +12,10 @@ from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 UNITS_PER_USD = 10**9
 UNITS_PER_CREDIT = 10**6
 _ONE_UNIT = Decimal(1)
+# Amounts of 1e18 or more are far beyond any real one. Refusing them first keeps the scaling
+# exact (18 digits + 9 decimals fit the context's 28) and from overflowing the context
+# ("1e999999999" would) or building a million-digit integer.
+_MAX_DIGITS = 18
 
 
 class MoneyFormatError(ValueError):
@@ -32,16 +36,20 @@ def parse_decimal(text: str | int | Decimal, *, what: str = "amount") -> Decimal
 
 def usd_to_units(text: str | int | Decimal) -> int:
     """Exact conversion; more precision than the unit holds is an error, not a rounding."""
-    scaled = parse_decimal(text, what="USD amount") * UNITS_PER_USD
-    if scaled != scaled.to_integral_value():
-        raise MoneyFormatError(f"{text!r} has more than 9 decimal places")
-    return int(scaled)
+    return _to_units(text, UNITS_PER_USD, what="USD amount", places=9)
 
 
 def credits_to_units(text: str | int | Decimal) -> int:
-    scaled = parse_decimal(text, what="credit amount") * UNITS_PER_CREDIT
+    return _to_units(text, UNITS_PER_CREDIT, what="credit amount", places=6)
+
+
+def _to_units(text: str | int | Decimal, per_unit: int, *, what: str, places: int) -> int:
+    value = parse_decimal(text, what=what)
+    if value.adjusted() >= _MAX_DIGITS:
+        raise MoneyFormatError(f"{what} {text!r} is out of range")
+    scaled = value * per_unit
     if scaled != scaled.to_integral_value():
-        raise MoneyFormatError(f"{text!r} has more than 6 decimal places")
+        raise MoneyFormatError(f"{text!r} has more than {places} decimal places")
     return int(scaled)
 
 

@@ -118,3 +118,102 @@ def test_hold_cap_lets_small_balances_call_and_records_the_debt(
     )
     assert refused.status_code == 402
     assert capped.billing(lambda b: b.verify()) == []
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "param"),
+    [
+        ("/users", {"name": "NAME", "groups": [5]}, "groups.0"),
+        ("/users", {"name": "NAME", "groups": "default"}, "groups"),
+        ("/users", {"name": 5}, "name"),
+        ("/users", {"name": "NAME\n"}, "name"),
+        ("/users", {"groups": ["default"]}, "name"),
+        ("/users/NAME/keys", {"group": 5}, "group"),
+        ("/users/NAME/keys", {"models": "gpt-5.5"}, "models"),
+        ("/users/NAME/keys", {"models": []}, "models"),
+        ("/users/NAME/keys", {"spend_limit": 5}, "spend_limit"),
+        ("/users/NAME/keys", {"spend_limit": "0"}, "spend_limit"),
+        ("/users/NAME/keys", {"daily_spend_limit": "1e999999999"}, "daily_spend_limit"),
+        ("/users/NAME/keys", {"expires_at": "next week"}, "expires_at"),
+        ("/users/NAME/keys", {"expires_at": "2027-01-01T10:00"}, "expires_at"),
+        ("/users/NAME/keys", {"expires_at": 1767225600}, "expires_at"),
+        ("/users/NAME/keys", {"workspace": "images"}, "workspace"),
+        ("/users/NAME/keys", {"name": "a\x00b"}, "name"),
+        ("/users/NAME/credit", {"amount": "1e999999999"}, "amount"),
+        ("/users/NAME/credit", {"amount": "NaN"}, "amount"),
+        ("/users/NAME/credit", {"amount": "-5"}, "amount"),
+        ("/users/NAME/credit", {"amount": "0.00"}, "amount"),
+        ("/users/NAME/credit", {"amount": "1000000000"}, "amount"),
+        ("/users/NAME/credit", {"amount": "1.0000001", "workspace": "tasks"}, "amount"),
+        ("/users/NAME/credit", {"amount": "1", "note": ["x"]}, "note"),
+    ],
+)
+def test_admin_refuses_mistyped_bodies_and_changes_nothing(
+    capped: Gateway, path: str, body: dict[str, object], param: str
+) -> None:
+    name = unique("strict")
+    base = capped.url + "/admin"
+    assert httpx.post(base + "/users", headers=ADMIN, json={"name": name}).status_code == 201
+    if body.get("name") == "NAME":
+        body = {**body, "name": unique("strict")}
+    response = httpx.post(base + path.replace("NAME", name), headers=ADMIN, json=body)
+    assert response.status_code == 400, response.text
+    assert response.json()["error"]["param"] == param
+    assert response.json()["error"]["type"] == "invalid_request_error"
+    assert response.headers["x-request-id"]
+    assert httpx.get(base + f"/users/{name}/keys", headers=ADMIN).json()["data"] == []
+    balance = httpx.get(base + f"/users/{name}/balance", headers=ADMIN).json()
+    assert balance["balance"] == "0.00"
+
+
+def test_admin_refuses_bodies_that_are_not_json_objects(capped: Gateway) -> None:
+    for content in (b"[]", b"5", b"{", b"[" * 5000 + b"]" * 5000, b'{"name": "\\ud800"}'):
+        response = httpx.post(capped.url + "/admin/users", headers=ADMIN, content=content)
+        assert response.status_code == 400, (content[:20], response.text)
+        assert response.json()["error"]["code"] == "invalid_request"
+
+
+@pytest.mark.parametrize("path", ["/admin/users/NAME/usage", "/v1/dashboard/usage"])
+@pytest.mark.parametrize(
+    ("query", "param"),
+    [
+        ({"limit": "²"}, "limit"),
+        ({"limit": "0"}, "limit"),
+        ({"limit": "100001"}, "limit"),
+        ({"limit": "9" * 40}, "limit"),
+        ({"since": "yesterday"}, "since"),
+        ({"until": "2026-W01"}, "until"),
+        ({"since": "2026-01-01T10:00"}, "since"),
+        ({"model": "gpt\x00"}, "model"),
+        ({"key": "k" * 33}, "key"),
+    ],
+)
+def test_usage_refuses_malformed_query_parameters(
+    capped: Gateway, path: str, query: dict[str, str], param: str
+) -> None:
+    name, key = capped.user()
+    headers = ADMIN if path.startswith("/admin") else {"Authorization": f"Bearer {key}"}
+    response = httpx.get(capped.url + path.replace("NAME", name), params=query, headers=headers)
+    assert response.status_code == 400, response.text
+    assert response.json()["error"]["param"] == param
+
+
+def test_usage_filters_take_dates_and_offsets(capped: Gateway) -> None:
+    _, key = capped.user()
+    headers = {"Authorization": f"Bearer {key}"}
+    for query in (
+        {"since": "2026-01-01"},
+        {"until": "2999-01-01t00:00:00.123456789+05:30", "limit": "3"},
+        # Valid RFC 3339 that UTC cannot hold: read as the first and last instants there are.
+        {"since": "0001-01-01T00:00:00+01:00", "until": "9999-12-31T23:59:60-23:59"},
+    ):
+        response = httpx.get(capped.url + "/v1/dashboard/usage", params=query, headers=headers)
+        assert response.status_code == 200 and response.json()["data"] == []
+
+
+def test_admin_path_names_that_cannot_exist_are_404(capped: Gateway) -> None:
+    for path in ("/users/a%00b/balance", "/users/-x/usage", "/keys/" + "k" * 40):
+        method = "DELETE" if path.startswith("/keys") else "GET"
+        response = httpx.request(method, capped.url + "/admin" + path, headers=ADMIN)
+        assert response.status_code == 404, (path, response.text)
+        assert response.json()["error"]["code"] == "not_found"

@@ -423,6 +423,21 @@ def test_list_own_tasks_with_cursor_and_status(gw: TaskGateway, fakes: TaskFakes
     error_of(gw.http.get("/api/v1/tasks", params={"after": "task_nope"}, headers=auth), 404, 20017)
 
 
+def test_list_and_poll_refuse_malformed_parameters_in_the_task_envelope(gw: TaskGateway) -> None:
+    _, key = gw.user()
+    auth = {"Authorization": f"Bearer {key}"}
+    # '²' passes str.isdigit() and int() refuses it: once a 500, now a type error.
+    for limit, code in (("²", 20005), ("\u0661\u0660", 20005), ("-1", 20005), ("1e3", 20005),
+                        ("101", 20006), ("9" * 40, 20005)):  # fmt: skip
+        resp = gw.http.get("/api/v1/tasks", params={"limit": limit}, headers=auth)
+        assert "limit" in error_of(resp, 400, code)
+    # A NUL cannot be in a task id; PostgreSQL would refuse the query instead of answering.
+    for after in ("task_\x00", "t" * 300):
+        error_of(gw.http.get("/api/v1/tasks", params={"after": after}, headers=auth), 404, 20017)
+    for task_id in ("task_%00", "t" * 300):
+        error_of(gw.get(key, task_id), 404, 20017)
+
+
 # Idempotency ----------------------------------------------------------------------------
 
 

@@ -7,8 +7,9 @@ the whole API answers 403. Amounts are decimal strings, as everywhere money is s
 from __future__ import annotations
 
 import hmac
+import logging
+import re
 from collections.abc import Awaitable, Callable
-from datetime import datetime
 from typing import Any
 
 import orjson
@@ -23,7 +24,9 @@ from reapi.errors import (
     NotFound,
     PermissionDenied,
 )
-from reapi.http.render import JSON, openai_error
+from reapi.http import admin_bodies as bodies
+from reapi.http import params
+from reapi.http.render import JSON, as_gateway_error, openai_error
 from reapi.http.requests import read_body
 from reapi.http.state import Gateway, state_of
 from reapi.money import (
@@ -35,10 +38,17 @@ from reapi.money import (
 )
 from reapi.services.billing import UsageQuery, usage_json
 from reapi.services.calls import new_request_id
-from reapi.services.keys import AccountError, KeyControls
+from reapi.services.keys import NAME_PATTERN, AccountError, KeyControls
 from reapi.storage.tables import ApiKey, User
 
+log = logging.getLogger("reapi.http.admin")
+
 Handler = Callable[[Request, Gateway], Awaitable[Any]]
+
+USER_NAME = re.compile(NAME_PATTERN)
+# Key ids are "key_" and 16 hex digits; anything printable up to the column's size is looked up.
+KEY_ID = re.compile(r"[!-~]{1,32}")
+MAX_USAGE_PAGE = 100_000
 
 
 def _admin(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
@@ -54,10 +64,12 @@ def _admin(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
                 NotFound(message) if message.startswith("no ") else InvalidRequest(message)
             )
             return openai_error(error, request_id)
-        except MoneyFormatError as exc:
-            return openai_error(InvalidRequest(str(exc), param="amount"), request_id)
-        except GatewayError as exc:
-            return openai_error(exc, request_id)
+        except Exception as exc:
+            known = as_gateway_error(exc)
+            if known is None:
+                log.exception("unexpected error on %s %s", request.method, request.url.path)
+                known = GatewayError("The admin API failed unexpectedly.")
+            return openai_error(known, request_id)
         status = 201 if request.method == "POST" else 200
         return Response(orjson.dumps(result), status, {"x-request-id": request_id}, media_type=JSON)
 
@@ -75,28 +87,36 @@ def _authorize(request: Request, gateway: Gateway) -> None:
         raise AuthenticationFailed("A valid admin token is required.", code="invalid_admin_token")
 
 
-async def _json(request: Request, gateway: Gateway, *allowed: str) -> dict[str, Any]:
-    """The body as an object of only ``allowed`` fields: a misspelt restriction must be an
-    error, never a silently unrestricted key."""
+async def _body(request: Request, model: type[bodies.Body]) -> bodies.Body:
     raw = await read_body(request, 1024 * 1024)
     try:
         body = orjson.loads(raw or b"{}")
     except orjson.JSONDecodeError:
         raise InvalidRequest("The request body is not valid JSON.") from None
-    if not isinstance(body, dict):
-        raise InvalidRequest("The request body must be a JSON object.")
-    unknown = sorted(set(body) - set(allowed))
-    if unknown:
-        raise InvalidRequest(
-            f"Unknown field {unknown[0]!r} (known: {', '.join(allowed)}).", param=unknown[0]
-        )
-    return body
+    return bodies.parse(model, body)
 
 
-def _workspace(value: Any) -> str:
-    if value not in (None, "chat", "tasks"):
-        raise InvalidRequest("workspace must be chat or tasks", param="workspace")
-    return str(value or "chat")
+def _user_name(request: Request) -> str:
+    """The ``{name}`` of the path; a name no user can have names no user (and a NUL would be
+    an error in PostgreSQL, not an answer)."""
+    name: str = request.path_params["name"]
+    if not USER_NAME.fullmatch(name):
+        raise NotFound(f"no user named {name!r}")
+    return name
+
+
+def _units(amount: str, workspace: str, param: str) -> int:
+    try:
+        units = usd_to_units(amount) if workspace == "chat" else credits_to_units(amount)
+    except MoneyFormatError as exc:
+        raise InvalidRequest(str(exc), param=param) from None
+    if units <= 0:
+        raise InvalidRequest(f"{param} must be positive", param=param)
+    return units
+
+
+def _usd_limit(amount: str | None, param: str) -> int | None:
+    return None if amount is None else _units(amount, "chat", param)
 
 
 def _money(units: int, workspace: str) -> str:
@@ -128,11 +148,8 @@ def key_json(key: ApiKey) -> dict[str, Any]:
 
 
 async def create_user(request: Request, gateway: Gateway) -> Any:
-    body = await _json(request, gateway, "name", "groups")
-    groups = body.get("groups") or ["default"]
-    if not isinstance(body.get("name"), str) or not isinstance(groups, list):
-        raise InvalidRequest("name (string) and groups (array) are required", param="name")
-    return user_json(await gateway.keys.create_user(body["name"], groups))
+    body = await _body(request, bodies.CreateUser)
+    return user_json(await gateway.keys.create_user(body.name, body.groups or ["default"]))
 
 
 async def list_users(request: Request, gateway: Gateway) -> Any:
@@ -140,65 +157,47 @@ async def list_users(request: Request, gateway: Gateway) -> Any:
 
 
 async def create_key(request: Request, gateway: Gateway) -> Any:
-    body = await _json(
-        request,
-        gateway,
-        "name",
-        "group",
-        "workspace",
-        "spend_limit",
-        "daily_spend_limit",
-        "expires_at",
-        "models",
-    )
-    expires = body.get("expires_at")
+    name = _user_name(request)
+    body = await _body(request, bodies.CreateKey)
     controls = KeyControls(
-        spend_limit=usd_to_units(body["spend_limit"]) if body.get("spend_limit") else None,
-        daily_spend_limit=(
-            usd_to_units(body["daily_spend_limit"]) if body.get("daily_spend_limit") else None
-        ),
-        expires_at=_datetime(expires, "expires_at") if expires else None,
-        allowed_models=body.get("models"),
+        spend_limit=_usd_limit(body.spend_limit, "spend_limit"),
+        daily_spend_limit=_usd_limit(body.daily_spend_limit, "daily_spend_limit"),
+        expires_at=body.expires_at,
+        allowed_models=list(body.models) if body.models is not None else None,
     )
     new = await gateway.keys.create_key(
-        request.path_params["name"],
-        label=str(body.get("name") or ""),
-        group=body.get("group"),
-        workspace=_workspace(body.get("workspace")),
+        name,
+        label=body.name,
+        group=body.group,
+        workspace=body.workspace or "chat",
         controls=controls,
     )
     return {**key_json(new.key), "secret": new.secret}
 
 
 async def list_keys(request: Request, gateway: Gateway) -> Any:
-    return {
-        "data": [key_json(k) for k in await gateway.keys.list_keys(request.path_params["name"])]
-    }
+    return {"data": [key_json(k) for k in await gateway.keys.list_keys(_user_name(request))]}
 
 
 async def revoke_key(request: Request, gateway: Gateway) -> Any:
-    return key_json(await gateway.keys.revoke_key(request.path_params["key_id"]))
+    key_id: str = request.path_params["key_id"]
+    if not KEY_ID.fullmatch(key_id):
+        raise NotFound(f"no key with id {key_id!r}")
+    return key_json(await gateway.keys.revoke_key(key_id))
 
 
 async def credit(request: Request, gateway: Gateway) -> Any:
-    body = await _json(request, gateway, "amount", "note", "workspace")
-    workspace = _workspace(body.get("workspace"))
-    amount = body.get("amount")
-    if not isinstance(amount, str):
-        raise InvalidRequest('amount must be a decimal string, e.g. "10.00"', param="amount")
-    units = usd_to_units(amount) if workspace == "chat" else credits_to_units(amount)
-    if units <= 0:
-        raise InvalidRequest("amount must be positive", param="amount")
-    name = request.path_params["name"]
-    balance = await gateway.billing.credit(
-        name, units, note=str(body.get("note") or ""), workspace=workspace
-    )
+    name = _user_name(request)
+    body = await _body(request, bodies.Credit)
+    workspace = body.workspace or "chat"
+    units = _units(body.amount, workspace, "amount")
+    balance = await gateway.billing.credit(name, units, note=body.note, workspace=workspace)
     return {"user": name, "workspace": workspace, "balance": _money(balance, workspace)}
 
 
 async def balance(request: Request, gateway: Gateway) -> Any:
-    workspace = _workspace(request.query_params.get("workspace"))
-    state = await gateway.billing.balance(request.path_params["name"], workspace)
+    workspace = params.choice(request.query_params, "workspace", ("chat", "tasks")) or "chat"
+    state = await gateway.billing.balance(_user_name(request), workspace)
     return {
         "workspace": workspace,
         "balance": _money(state.balance, workspace),
@@ -208,7 +207,7 @@ async def balance(request: Request, gateway: Gateway) -> Any:
 
 
 async def usage(request: Request, gateway: Gateway) -> Any:
-    records = await gateway.billing.usage(request.path_params["name"], usage_query(request))
+    records = await gateway.billing.usage(_user_name(request), usage_query(request))
     return {"data": [usage_json(r) for r in records]}
 
 
@@ -218,27 +217,15 @@ async def verify(request: Request, gateway: Gateway) -> Any:
 
 
 def usage_query(request: Request) -> UsageQuery:
-    params = request.query_params
-    limit = params.get("limit", "1000")
-    if not limit.isdigit() or not 1 <= int(limit) <= 100_000:
-        raise InvalidRequest("limit must be an integer from 1 to 100000", param="limit")
+    """The usage filters of the query string, shared by the admin and self-service routes."""
+    query = request.query_params
     return UsageQuery(
-        since=_datetime(params["since"], "since") if "since" in params else None,
-        until=_datetime(params["until"], "until") if "until" in params else None,
-        model=params.get("model"),
-        key_id=params.get("key"),
-        limit=int(limit),
+        since=params.timestamp(query, "since"),
+        until=params.timestamp(query, "until"),
+        model=params.text(query, "model"),
+        key_id=params.text(query, "key", max_length=32),
+        limit=params.integer(query, "limit", default=1000, low=1, high=MAX_USAGE_PAGE),
     )
-
-
-def _datetime(text: Any, param: str) -> datetime:
-    from datetime import UTC
-
-    try:
-        value = datetime.fromisoformat(str(text))
-    except ValueError:
-        raise InvalidRequest(f"{param} must be an ISO date or date-time", param=param) from None
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 routes = [

@@ -19,6 +19,7 @@ from starlette.responses import FileResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from reapi.errors import AuthenticationFailed, PermissionDenied, RequestTooLarge
+from reapi.http import params
 from reapi.http.requests import read_body
 from reapi.protocols.tasks import (
     MediaKind,
@@ -29,6 +30,7 @@ from reapi.protocols.tasks import (
     render_submitted,
     render_task,
 )
+from reapi.services.tasks.service import MAX_PAGE
 from reapi.storage.media import MediaKeyError, check_key
 
 if TYPE_CHECKING:
@@ -40,6 +42,14 @@ PREFIX = "/api/v1"
 _JSON = "application/json"
 # Mirrored outputs never change under their URL.
 _MEDIA_CACHE = "public, max-age=86400, immutable"
+_STATUSES = ("processing", "completed", "failed")
+# Task ids are "task_" and 32 hex digits (the column holds 40); what cannot be one names no task.
+_MAX_TASK_ID = 40
+_PARAM_CODES = {
+    "type": TaskErrorCode.WRONG_TYPE,
+    "range": TaskErrorCode.OUT_OF_RANGE,
+    "choice": TaskErrorCode.INVALID_CHOICE,
+}
 
 
 def owns(request: Request) -> bool:
@@ -104,6 +114,9 @@ async def _answer(request: Request, work: Callable[[str], Awaitable[Response]]) 
         return error_response(exc, request_id)
     except (AuthenticationFailed, PermissionDenied) as exc:
         return error_response(_key_refusal(exc), request_id)
+    except params.ParamError as exc:
+        error = TaskError(_PARAM_CODES[exc.kind], exc.message, param=exc.param)
+        return error_response(error, request_id)
     except Exception:
         log.exception("unexpected error on %s %s", request.method, request.url.path)
         return error_response(TaskError(TaskErrorCode.INTERNAL_ERROR), request_id)
@@ -148,7 +161,8 @@ async def get_task(request: Request) -> Response:
     async def work(request_id: str) -> Response:
         service = _runtime(request).service
         principal = await service.authenticate(_bearer(request))
-        task = await service.get(principal, request.path_params["task_id"], _origin(request))
+        task_id = _task_id(request.path_params["task_id"], "id")
+        task = await service.get(principal, task_id, _origin(request))
         return _json(render_task(task), request_id)
 
     return await _answer(request, work)
@@ -159,15 +173,13 @@ async def list_tasks(request: Request) -> Response:
         service = _runtime(request).service
         principal = await service.authenticate(_bearer(request))
         query = request.query_params
-        raw_limit = query.get("limit", "20")
-        if not raw_limit.isdigit():
-            raise TaskError(TaskErrorCode.WRONG_TYPE, "limit must be an integer", param="limit")
+        after = query.get("after") or None
         page, more = await service.list(
             principal,
             _origin(request),
-            status=query.get("status") or None,
-            limit=int(raw_limit),
-            after=query.get("after") or None,
+            status=params.choice(query, "status", _STATUSES),
+            limit=params.integer(query, "limit", default=20, low=1, high=MAX_PAGE),
+            after=_task_id(after, "after") if after is not None else None,
         )
         body = {
             "object": "list",
@@ -178,6 +190,15 @@ async def list_tasks(request: Request) -> Response:
         return _json(body, request_id)
 
     return await _answer(request, work)
+
+
+def _task_id(text: str, param: str) -> str:
+    """A text that cannot be a task id names no task of the caller's: answered as such."""
+    try:
+        return params.check_text(text, param, max_length=_MAX_TASK_ID)
+    except params.ParamError:
+        message = "after names no task of yours" if param == "after" else None
+        raise TaskError(TaskErrorCode.TASK_NOT_FOUND, message, param=param) from None
 
 
 async def media(request: Request) -> Response:

@@ -34,8 +34,12 @@ from reapi.storage.tables import ApiKey, User
 from reapi.storage.types import utcnow
 
 WORKSPACES = {"chat": "sk-", "tasks": "rk_live_"}
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@+-]{0,127}$")
-_GROUP = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+# Also the patterns of the admin API's schema; matched whole (``$`` alone lets a final
+# newline through).
+NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.@+-]{0,127}$"
+GROUP_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
+_NAME = re.compile(NAME_PATTERN)
+_GROUP = re.compile(GROUP_PATTERN)
 _NEGATIVE_CACHE_LIMIT = 10_000
 
 
@@ -108,7 +112,7 @@ def hash_secret(secret: str) -> str:
 
 
 def check_name(name: str) -> str:
-    if not _NAME.match(name):
+    if not _NAME.fullmatch(name):
         raise AccountError(
             f"{name!r} is not a valid name: use 1-128 letters, digits and _ . @ + - "
             "(starting with a letter or digit)"
@@ -118,7 +122,7 @@ def check_name(name: str) -> str:
 
 def check_groups(groups: Sequence[str]) -> list[str]:
     for group in groups:
-        if not _GROUP.match(group):
+        if not _GROUP.fullmatch(group):
             raise AccountError(f"{group!r} is not a valid group name")
     return list(dict.fromkeys(groups))
 

@@ -17,8 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-_KEY = re.compile(r"^tasks/[0-9a-z]{1,64}/\d{1,4}\.[0-9a-z]{1,5}$")
-_PREFIX = re.compile(r"^tasks/[0-9a-z]{1,64}/$")
+_KEY = re.compile(r"tasks/[0-9a-z]{1,64}/[0-9]{1,4}\.[0-9a-z]{1,5}")
+_PREFIX = re.compile(r"tasks/[0-9a-z]{1,64}/")
 
 
 class MediaKeyError(ValueError):
@@ -27,7 +27,7 @@ class MediaKeyError(ValueError):
 
 def check_key(key: str) -> str:
     """Keys come from URLs: anything but the expected shape (``..``, slashes) is refused."""
-    if not _KEY.match(key):
+    if not _KEY.fullmatch(key):
         raise MediaKeyError(f"not a media key: {key!r}")
     return key
 
@@ -81,7 +81,7 @@ class LocalMediaStore:
         return StoredMedia(content_type_of(key), path=path) if exists else None
 
     async def delete_prefix(self, prefix: str) -> None:
-        if not _PREFIX.match(prefix):
+        if not _PREFIX.fullmatch(prefix):
             raise MediaKeyError(f"not a media prefix: {prefix!r}")
         await asyncio.to_thread(shutil.rmtree, self.root / prefix, True)
 
