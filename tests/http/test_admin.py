@@ -203,6 +203,7 @@ def test_usage_filters_take_dates_and_offsets(capped: Gateway) -> None:
     headers = {"Authorization": f"Bearer {key}"}
     for query in (
         {"since": "2026-01-01"},
+        {"since": "2026-01-01T08:30:00"},  # no offset: UTC
         {"until": "2999-01-01t00:00:00.123456789+05:30", "limit": "3"},
         # Valid RFC 3339 that UTC cannot hold: read as the first and last instants there are.
         {"since": "0001-01-01T00:00:00+01:00", "until": "9999-12-31T23:59:60-23:59"},

@@ -20,10 +20,11 @@ ParamKind = Literal["type", "range", "choice"]
 
 _DIGITS = re.compile(r"[0-9]{1,18}")
 # RFC 3339 (what OpenAPI's date and date-time formats mean), matched before Python reads it:
-# fromisoformat also takes week dates, basic formats and offset-less times.
+# fromisoformat also takes week dates and basic formats. A date-time without an offset is read
+# as UTC, as the gateway has always read it and as every time it shows is written.
 _DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 _DATE_TIME = re.compile(
-    r"([0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}):([0-9]{2})(\.[0-9]+)?(Z|[+-][0-9]{2}:[0-9]{2})"
+    r"([0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}):([0-9]{2})(\.[0-9]+)?(Z|[+-][0-9]{2}:[0-9]{2})?"
 )
 # Printable text without controls: names, ids and filters end up in SQL parameters.
 _TEXT = re.compile(r"[^\x00-\x1f\x7f]*")
@@ -54,7 +55,7 @@ def integer(params: Mapping[str, str], name: str, *, default: int, low: int, hig
 
 def timestamp(params: Mapping[str, str], name: str) -> datetime | None:
     """``name`` as an aware UTC datetime (an RFC 3339 date, meaning its midnight UTC, or
-    date-time), ``None`` when absent or empty."""
+    date-time, UTC when it has no offset), ``None`` when absent or empty."""
     text = params.get(name)
     return parse_timestamp(text, name) if text else None
 
@@ -71,7 +72,7 @@ def parse_timestamp(text: str, name: str) -> datetime:
         # A leap second (:60) is valid RFC 3339 that datetime cannot hold: its last microsecond.
         if seconds == "60":
             seconds, fraction = "59", ".999999"
-        value = datetime.fromisoformat(f"{minutes}:{seconds}{fraction or ''}{offset}")
+        value = datetime.fromisoformat(f"{minutes}:{seconds}{fraction or ''}{offset or 'Z'}")
     except ValueError:
         raise ParamError(message, name, "type") from None
     try:
