@@ -310,10 +310,11 @@ class TestOpenAIToAnthropic:
         assert to_anthropic(safety_identifier="s-1")["metadata"] == {"user_id": "s-1"}
 
     @pytest.mark.parametrize(
-        ("effort", "budget"), [("low", 1024), ("medium", 4096), ("high", 16384), ("xhigh", 32768)]
+        ("effort", "budget"),
+        [("low", 1024), ("medium", 4096), ("high", 16384), ("xhigh", 32768)],
     )
     def test_reasoning_effort_becomes_a_thinking_budget(self, effort: str, budget: int) -> None:
-        out = to_anthropic(reasoning_effort=effort, max_tokens=64000, temperature=0.3)
+        out = to_anthropic(reasoning_effort=effort, max_tokens=128000, temperature=0.3)
         assert out["thinking"] == {"type": "enabled", "budget_tokens": budget}
         assert "temperature" not in out  # Anthropic refuses sampling changes with thinking
 
@@ -365,6 +366,12 @@ class TestOpenAIToAnthropic:
             ({"function_call": "auto"}, "function_call"),
             ({"messages": [{"role": "function", "name": "f", "content": "x"}]}, "messages[0].role"),
             ({"reasoning_effort": "extreme"}, "reasoning_effort"),
+            ({"reasoning_effort": ["high"]}, "reasoning_effort"),
+            ({"tool_choice": {"type": "function", "function": ["f"]}}, "tool_choice"),
+            (
+                {"messages": [{"role": "assistant", "tool_calls": [{"id": "c", "function": []}]}]},
+                "messages[0].tool_calls[0].function",
+            ),
             (
                 {
                     "tools": [{"type": "function", "function": {"name": "f"}}],

@@ -17,7 +17,7 @@ from reapi.http.render import JSON, anthropic_error, as_gateway_error, openai_er
 from reapi.http.requests import api_key, read_body
 from reapi.http.state import Gateway, state_of
 from reapi.http.streaming import EventStreamResponse
-from reapi.protocols import openai_chat
+from reapi.protocols.limits import parse_json_object
 from reapi.services.calls import CallRecord, new_request_id
 from reapi.services.chat import ChatReply, JsonReply
 from reapi.services.keys import Principal
@@ -42,9 +42,7 @@ def _endpoint(
                 principal.user_id,
                 principal.user_name,
             )
-            body = openai_chat.parse_json_object(
-                await read_body(request, gateway.settings.max_request_bytes)
-            )
+            body = parse_json_object(await read_body(request, gateway.settings.max_request_bytes))
             reply = await serve(gateway, call, principal, body, request.headers)
         except Exception as exc:
             error = failed(call, exc)
@@ -102,9 +100,7 @@ async def count_tokens(request: Request) -> Response:
     request_id = new_request_id()
     try:
         principal = await gateway.keys.authenticate(api_key(request), workspace="chat")
-        body = openai_chat.parse_json_object(
-            await read_body(request, gateway.settings.max_request_bytes)
-        )
+        body = parse_json_object(await read_body(request, gateway.settings.max_request_bytes))
         counted = await gateway.chat.count_tokens(principal, body, request.headers)
     except Exception as exc:
         error = as_gateway_error(exc)

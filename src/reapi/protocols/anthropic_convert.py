@@ -254,7 +254,7 @@ def _image_to_canonical(source: dict[str, Any], path: str) -> Image:
         return Image(url=source["url"])
     if kind == "base64" and isinstance(source.get("data"), str):
         media_type = source.get("media_type")
-        if media_type not in IMAGE_MEDIA_TYPES:
+        if not isinstance(media_type, str) or media_type not in IMAGE_MEDIA_TYPES:
             raise InvalidRequest(
                 f"{path}.media_type: unsupported image type {media_type!r}.", f"{path}.media_type"
             )

@@ -16,6 +16,7 @@ from typing import Any, TypeGuard
 import orjson
 
 from reapi.protocols.errors import InvalidRequest
+from reapi.protocols.limits import MAX_MODEL_NAME
 from reapi.protocols.sse import encode_event
 
 ROLES = frozenset({"user", "assistant", "system"})
@@ -61,22 +62,12 @@ ERROR_TYPES = frozenset(
 )
 
 
-def validate_request(body: Any) -> dict[str, Any]:
+def validate_request(raw: Any) -> dict[str, Any]:
     """Return ``body`` unchanged if it is a well-formed Messages request, else raise."""
-    if not isinstance(body, dict):
-        raise InvalidRequest("The request body must be a JSON object.")
-    model = body.get("model")
-    if not isinstance(model, str) or not model:
-        raise InvalidRequest("model: a non-empty string is required.", "model")
+    body = validate_count_tokens(raw)
     max_tokens = body.get("max_tokens")
     if not _is_int(max_tokens) or max_tokens < 1:
         raise InvalidRequest("max_tokens: a positive integer is required.", "max_tokens")
-    messages = body.get("messages")
-    if not isinstance(messages, list) or not messages:
-        raise InvalidRequest("messages: a non-empty array is required.", "messages")
-    for i, message in enumerate(messages):
-        _check_message(message, f"messages.{i}")
-    _check_system(body.get("system"))
     for name in ("temperature", "top_p"):
         value = body.get(name)
         if value is not None and not _is_number(value):
@@ -90,12 +81,39 @@ def validate_request(body: Any) -> dict[str, Any]:
     stream = body.get("stream")
     if stream is not None and not isinstance(stream, bool):
         raise InvalidRequest("stream: must be a boolean.", "stream")
+    metadata = body.get("metadata")
+    if metadata is not None:
+        _check_object(metadata, "metadata")
+        _check_type(metadata.get("user_id"), str, "metadata.user_id")
+    _check_object(body.get("output_config"), "output_config", optional=True)
+    return body
+
+
+def validate_count_tokens(body: Any) -> dict[str, Any]:
+    """The part of a Messages request ``count_tokens`` takes: model, messages, system, tools,
+    tool_choice and thinking."""
+    if not isinstance(body, dict):
+        raise InvalidRequest("The request body must be a JSON object.")
+    model = body.get("model")
+    if not isinstance(model, str) or not model:
+        raise InvalidRequest("model: a non-empty string is required.", "model")
+    if len(model) > MAX_MODEL_NAME:
+        raise InvalidRequest(
+            f"model: at most {MAX_MODEL_NAME} characters are allowed, got {len(model)}.", "model"
+        )
+    messages = body.get("messages")
+    if not isinstance(messages, list) or not messages:
+        raise InvalidRequest("messages: a non-empty array is required.", "messages")
+    for i, message in enumerate(messages):
+        _check_message(message, f"messages.{i}")
+    _check_system(body.get("system"))
     _check_tools(body.get("tools"))
-    choice = body.get("tool_choice")
-    if choice is not None and not (
-        isinstance(choice, dict) and isinstance(choice.get("type"), str)
+    _check_tool_choice(body.get("tool_choice"))
+    thinking = body.get("thinking")
+    if thinking is not None and not (
+        isinstance(thinking, dict) and isinstance(thinking.get("type"), str)
     ):
-        raise InvalidRequest("tool_choice: an object with a type is required.", "tool_choice")
+        raise InvalidRequest("thinking: an object with a type is required.", "thinking")
     return body
 
 
@@ -137,8 +155,8 @@ def _check_block(block: Any, path: str) -> None:
         raise InvalidRequest(f"{path}.type: unknown content block type {kind!r}.", f"{path}.type")
     if kind == "text" and not isinstance(block.get("text"), str):
         raise InvalidRequest(f"{path}.text: a string is required.", f"{path}.text")
-    elif kind in ("image", "document") and not isinstance(block.get("source"), dict):
-        raise InvalidRequest(f"{path}.source: an object is required.", f"{path}.source")
+    elif kind in ("image", "document"):
+        _check_source(block.get("source"), f"{path}.source")
     elif kind == "tool_use":
         if not isinstance(block.get("id"), str) or not isinstance(block.get("name"), str):
             raise InvalidRequest(f"{path}: tool_use needs string id and name.", path)
@@ -149,6 +167,7 @@ def _check_block(block: Any, path: str) -> None:
             raise InvalidRequest(
                 f"{path}.tool_use_id: a string is required.", f"{path}.tool_use_id"
             )
+        _check_type(block.get("is_error"), bool, f"{path}.is_error")
         content = block.get("content")
         if isinstance(content, list):
             for k, inner in enumerate(content):
@@ -172,6 +191,14 @@ def _check_system(system: Any) -> None:
             raise InvalidRequest(f"system.{i}.text: a string is required.", f"system.{i}.text")
 
 
+def _check_source(source: Any, path: str) -> None:
+    _check_object(source, path)
+    if not isinstance(source.get("type"), str):
+        raise InvalidRequest(f"{path}.type: a string is required.", f"{path}.type")
+    for name in ("media_type", "data", "url", "file_id"):
+        _check_type(source.get(name), str, f"{path}.{name}")
+
+
 def _check_tools(tools: Any) -> None:
     if tools is None:
         return
@@ -180,6 +207,38 @@ def _check_tools(tools: Any) -> None:
     for i, tool in enumerate(tools):
         if not isinstance(tool, dict) or not isinstance(tool.get("name"), str):
             raise InvalidRequest(f"tools.{i}: each tool needs a string name.", f"tools.{i}")
+        _check_type(tool.get("type"), str, f"tools.{i}.type")
+        _check_type(tool.get("description"), str, f"tools.{i}.description")
+        _check_object(tool.get("input_schema"), f"tools.{i}.input_schema", optional=True)
+
+
+def _check_tool_choice(choice: Any) -> None:
+    if choice is None:
+        return
+    if not isinstance(choice, dict):
+        raise InvalidRequest("tool_choice: an object with a type is required.", "tool_choice")
+    if not isinstance(choice.get("type"), str):
+        raise InvalidRequest("tool_choice.type: a string is required.", "tool_choice.type")
+    if choice["type"] == "tool" and not isinstance(choice.get("name"), str):
+        raise InvalidRequest("tool_choice.name: a string is required.", "tool_choice.name")
+    if not isinstance(choice.get("disable_parallel_tool_use", False), bool):
+        raise InvalidRequest(
+            "tool_choice: disable_parallel_tool_use must be a boolean.", "tool_choice"
+        )
+
+
+def _check_object(value: Any, path: str, *, optional: bool = False) -> None:
+    if not (isinstance(value, dict) or (optional and value is None)):
+        raise InvalidRequest(f"{path}: an object is required.", path)
+
+
+_KIND_NAMES = {bool: "a boolean", str: "a string"}
+
+
+def _check_type(value: Any, kind: type, path: str) -> None:
+    """``value`` is absent (None) or of ``kind``."""
+    if value is not None and not isinstance(value, kind):
+        raise InvalidRequest(f"{path}: must be {_KIND_NAMES[kind]}.", path)
 
 
 def _is_int(value: Any) -> TypeGuard[int]:

@@ -7,30 +7,29 @@ they pass through to OpenAI-compatible upstreams untouched.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 import orjson
 
 from reapi.protocols.errors import InvalidRequest
+from reapi.protocols.limits import MAX_MODEL_NAME
 
 ROLES = frozenset({"system", "developer", "user", "assistant", "tool", "function"})
 PART_TYPES = frozenset({"text", "image_url", "input_audio", "file", "refusal"})
-
-
-def parse_json_object(raw: bytes) -> dict[str, Any]:
-    try:
-        body = orjson.loads(raw)
-    except orjson.JSONDecodeError as exc:
-        raise InvalidRequest(f"The request body is not valid JSON: {exc}") from None
-    if not isinstance(body, dict):
-        raise InvalidRequest("The request body must be a JSON object.")
-    return body
+TOOL_CHOICE_MODES = frozenset({"none", "auto", "required"})
 
 
 def validate_request(body: dict[str, Any]) -> None:
+    """Check the type of every field the gateway or a translator reads; anything else is the
+    upstream's to judge. Raises ``InvalidRequest`` naming the field as OpenAI's errors do."""
     model = body.get("model")
     if not isinstance(model, str) or not model:
         raise InvalidRequest("you must provide a model parameter", "model")
+    if len(model) > MAX_MODEL_NAME:
+        raise InvalidRequest(
+            f"'model' must be at most {MAX_MODEL_NAME} characters long, got {len(model)}.",
+            "model",
+        )
     messages = body.get("messages")
     if messages is None:
         raise InvalidRequest("Missing required parameter: 'messages'.", "messages")
@@ -44,34 +43,43 @@ def validate_request(body: dict[str, Any]) -> None:
         value = body.get(name)
         if value is not None and (isinstance(value, bool) or not isinstance(value, int | float)):
             raise InvalidRequest(f"'{name}' must be a number.", name)
-    _check_type(body, "stream", bool)
-    _check_type(body, "stream_options", dict)
-    _check_type(body, "tools", list)
-    _check_type(body, "group", str)
+    for name, kind in (
+        ("stream", bool),
+        ("parallel_tool_calls", bool),
+        ("group", str),
+        ("user", str),
+        ("safety_identifier", str),
+        ("reasoning_effort", str),
+    ):
+        _check_type(body.get(name), kind, name)
+    options = body.get("stream_options")
+    _check_type(options, dict, "stream_options")
+    if options:
+        _check_type(options.get("include_usage"), bool, "stream_options.include_usage")
     stop = body.get("stop")
     if not (stop is None or isinstance(stop, str) or _strings(stop)):
         raise InvalidRequest("'stop' must be a string or an array of strings.", "stop")
-    for index, tool in enumerate(body.get("tools") or []):
-        if not isinstance(tool, dict) or not isinstance(tool.get("function"), dict):
-            raise InvalidRequest("Each tool needs a 'function' object.", f"tools[{index}]")
-        if not isinstance(tool["function"].get("name"), str):
-            raise InvalidRequest(
-                "Each tool function needs a name.", f"tools[{index}].function.name"
-            )
-    choice = body.get("tool_choice")
-    if choice is not None and not isinstance(choice, str | dict):
-        raise InvalidRequest("'tool_choice' must be a string or an object.", "tool_choice")
+    _check_tools(body.get("tools"))
+    _check_tool_choice(body.get("tool_choice"))
+    _check_response_format(body.get("response_format"))
 
 
 def _check_message(message: Any, where: str) -> None:
     if not isinstance(message, dict):
         raise InvalidRequest(f"'{where}' must be an object.", where)
     role = message.get("role")
-    if role not in ROLES:
+    if not isinstance(role, str) or role not in ROLES:
         raise InvalidRequest(
             f"'{where}.role' must be one of system, developer, user, assistant, tool.",
             f"{where}.role",
         )
+    _check_type(message.get("name"), str, f"{where}.name")
+    if role == "assistant":
+        _check_type(message.get("refusal"), str, f"{where}.refusal")
+        _check_tool_calls(message.get("tool_calls"), f"{where}.tool_calls")
+        _check_type(message.get("function_call"), dict, f"{where}.function_call")
+    elif role == "tool":
+        _check_type(message.get("tool_call_id"), str, f"{where}.tool_call_id")
     content = message.get("content")
     if content is None:
         if role == "assistant" and (message.get("tool_calls") or message.get("function_call")):
@@ -86,21 +94,122 @@ def _check_message(message: Any, where: str) -> None:
             f"'{where}.content' must be a string or an array of content parts.", f"{where}.content"
         )
     for index, part in enumerate(content):
-        path = f"{where}.content[{index}]"
-        if not isinstance(part, dict) or part.get("type") not in PART_TYPES:
+        _check_part(part, f"{where}.content[{index}]")
+
+
+def _check_part(part: Any, path: str) -> None:
+    if not isinstance(part, dict):
+        raise InvalidRequest(f"'{path}' must be an object.", path)
+    kind = part.get("type")
+    if not isinstance(kind, str) or kind not in PART_TYPES:
+        raise InvalidRequest(
+            f"'{path}.type' must be one of {', '.join(sorted(PART_TYPES))}.", f"{path}.type"
+        )
+    if kind in ("text", "refusal"):
+        if not isinstance(part.get(kind), str):
+            raise InvalidRequest(f"'{path}.{kind}' must be a string.", f"{path}.{kind}")
+    elif kind == "image_url":
+        image = part.get("image_url")
+        url = image.get("url") if isinstance(image, dict) else None
+        if not isinstance(url, str) or not url.startswith(("http://", "https://", "data:")):
             raise InvalidRequest(
-                f"'{path}.type' must be one of {', '.join(sorted(PART_TYPES))}.", f"{path}.type"
+                f"'{path}.image_url.url' must be an http(s) or data: URL.",
+                f"{path}.image_url.url",
             )
-        if part["type"] == "text" and not isinstance(part.get("text"), str):
-            raise InvalidRequest(f"'{path}.text' must be a string.", f"{path}.text")
-        if part["type"] == "image_url":
-            image = part.get("image_url")
-            url = image.get("url") if isinstance(image, dict) else None
-            if not isinstance(url, str) or not url.startswith(("http://", "https://", "data:")):
-                raise InvalidRequest(
-                    f"'{path}.image_url.url' must be an http(s) or data: URL.",
-                    f"{path}.image_url.url",
-                )
+    else:
+        _check_object(part.get(kind), f"{path}.{kind}")
+
+
+def _check_tool_calls(calls: Any, where: str) -> None:
+    if calls is None:
+        return
+    if not isinstance(calls, list):
+        raise InvalidRequest(f"'{where}' must be an array.", where)
+    for index, call in enumerate(calls):
+        path = f"{where}[{index}]"
+        if not isinstance(call, dict):
+            raise InvalidRequest(f"'{path}' must be an object.", path)
+        _check_type(call.get("id"), str, f"{path}.id")
+        kind = call.get("type", "function")
+        if kind == "function":
+            _check_named(call.get("function"), f"{path}.function", "arguments")
+        elif kind == "custom":
+            _check_named(call.get("custom"), f"{path}.custom", "input")
+        else:
+            raise InvalidRequest(f"'{path}.type' must be function or custom.", f"{path}.type")
+
+
+def _check_tools(tools: Any) -> None:
+    if tools is None:
+        return
+    if not isinstance(tools, list):
+        raise InvalidRequest("'tools' must be an array.", "tools")
+    for index, tool in enumerate(tools):
+        path = f"tools[{index}]"
+        if not isinstance(tool, dict):
+            raise InvalidRequest(f"'{path}' must be an object.", path)
+        kind = tool.get("type", "function")
+        if kind == "function":
+            function = _check_named(tool.get("function"), f"{path}.function", "description")
+            _check_type(function.get("parameters"), dict, f"{path}.function.parameters")
+            _check_type(function.get("strict"), bool, f"{path}.function.strict")
+        elif kind == "custom":
+            custom = _check_named(tool.get("custom"), f"{path}.custom", "description")
+            _check_type(custom.get("format"), dict, f"{path}.custom.format")
+        else:
+            raise InvalidRequest(f"'{path}.type' must be function or custom.", f"{path}.type")
+
+
+def _check_tool_choice(choice: Any) -> None:
+    if choice is None:
+        return
+    if isinstance(choice, str):
+        if choice not in TOOL_CHOICE_MODES:
+            raise InvalidRequest(
+                "'tool_choice' must be none, auto, required or an object.", "tool_choice"
+            )
+        return
+    if not isinstance(choice, dict):
+        raise InvalidRequest("'tool_choice' must be a string or an object.", "tool_choice")
+    kind = choice.get("type")
+    if kind in ("function", "custom"):
+        _check_named(choice.get(kind), f"tool_choice.{kind}")
+    elif kind == "allowed_tools":
+        _check_object(choice.get(kind), "tool_choice.allowed_tools")
+    else:
+        raise InvalidRequest(
+            "'tool_choice.type' must be function, custom or allowed_tools.", "tool_choice.type"
+        )
+
+
+def _check_response_format(response_format: Any) -> None:
+    if response_format is None:
+        return
+    _check_object(response_format, "response_format")
+    if not isinstance(response_format.get("type"), str):
+        raise InvalidRequest("'response_format.type' must be a string.", "response_format.type")
+    if response_format["type"] == "json_schema":
+        schema = response_format.get("json_schema")
+        _check_object(schema, "response_format.json_schema")
+        _check_type(schema.get("name"), str, "response_format.json_schema.name")
+        _check_type(schema.get("schema"), dict, "response_format.json_schema.schema")
+        _check_type(schema.get("strict"), bool, "response_format.json_schema.strict")
+
+
+def _check_named(value: Any, path: str, *strings: str) -> dict[str, Any]:
+    """``value`` must be an object with a string ``name``; ``strings`` name optional fields
+    that must be strings when present."""
+    _check_object(value, path)
+    if not isinstance(value.get("name"), str):
+        raise InvalidRequest(f"'{path}.name' must be a string.", f"{path}.name")
+    for field in strings:
+        _check_type(value.get(field), str, f"{path}.{field}")
+    return cast(dict[str, Any], value)
+
+
+def _check_object(value: Any, path: str) -> None:
+    if not isinstance(value, dict):
+        raise InvalidRequest(f"'{path}' must be an object.", path)
 
 
 def _strings(value: Any) -> bool:
@@ -113,10 +222,13 @@ def _check_int(body: dict[str, Any], name: str) -> None:
         raise InvalidRequest(f"'{name}' must be an integer.", name)
 
 
-def _check_type(body: dict[str, Any], name: str, kind: type) -> None:
-    value = body.get(name)
+_KIND_NAMES = {bool: "a boolean", str: "a string", dict: "an object", list: "an array"}
+
+
+def _check_type(value: Any, kind: type, param: str) -> None:
+    """``value`` is absent (None) or of ``kind``."""
     if value is not None and not isinstance(value, kind):
-        raise InvalidRequest(f"'{name}' must be of type {kind.__name__}.", name)
+        raise InvalidRequest(f"'{param}' must be {_KIND_NAMES[kind]}.", param)
 
 
 def error_body(message: str, type_: str, code: str | None, param: str | None = None) -> bytes:

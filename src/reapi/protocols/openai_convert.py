@@ -98,7 +98,7 @@ def request_to_canonical(body: dict[str, Any]) -> Request:
     effort = body.get("reasoning_effort")
     if effort == "none":
         effort = None
-    if effort is not None and effort not in EFFORTS:
+    if effort is not None and (not isinstance(effort, str) or effort not in EFFORTS):
         raise InvalidRequest(f"reasoning_effort: unknown value {effort!r}.", "reasoning_effort")
     stop = body.get("stop")
     user = body.get("user") or body.get("safety_identifier")
@@ -327,7 +327,11 @@ def _data_url(url: str, path: str) -> tuple[str, str]:
 def _tool_call_to_canonical(call: Any, path: str) -> ToolCall:
     if not isinstance(call, dict) or call.get("type", "function") != "function":
         raise InvalidRequest(f"{path}.type: only function tool calls can be sent.", f"{path}.type")
-    function = call.get("function") or {}
+    function = call.get("function")
+    if function is None:
+        function = {}
+    if not isinstance(function, dict):
+        raise InvalidRequest(f"{path}.function: an object is required.", f"{path}.function")
     arguments = parse_arguments(function.get("arguments"))
     if arguments is None:
         raise InvalidRequest(
@@ -376,8 +380,9 @@ def _tool_choice_to_canonical(choice: Any) -> ToolChoice | None:
         return None
     if choice in ("auto", "none", "required"):
         return ToolChoice(choice)
-    if isinstance(choice, dict) and choice.get("type") == "function":
-        name = (choice.get("function") or {}).get("name")
+    kind = choice.get("type") if isinstance(choice, dict) else None
+    if kind == "function" and isinstance(choice.get(kind), dict):
+        name = choice[kind].get("name")
         if isinstance(name, str):
             return ToolChoice("tool", name)
     raise InvalidRequest(
@@ -393,7 +398,8 @@ def _tool_choice_from_canonical(choice: ToolChoice) -> Any:
 
 def _json_schema(response_format: Any) -> dict[str, Any] | None:
     if isinstance(response_format, dict) and response_format.get("type") == "json_schema":
-        schema = (response_format.get("json_schema") or {}).get("schema")
+        json_schema = response_format.get("json_schema")
+        schema = json_schema.get("schema") if isinstance(json_schema, dict) else None
         if isinstance(schema, dict):
             return schema
     return None

@@ -119,9 +119,7 @@ class ChatService:
     ) -> dict[str, Any]:
         """Anthropic's count_tokens: asked of an Anthropic channel when the model has one, else
         estimated (4 characters per token of the request's text, see docs/api.md)."""
-        model_name = body.get("model")
-        if not isinstance(model_name, str) or not model_name:
-            raise InvalidRequest("model: Field required", param="model")
+        model_name: str = anthropic_messages.validate_count_tokens(body)["model"]
         group = self._group(principal, body.pop("group", None))
         principal.check(model=model_name, group=group.name)
         self._model(model_name, group.name)

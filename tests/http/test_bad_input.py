@@ -1,0 +1,316 @@
+"""Bad input on the chat surface: each is a 4xx in the envelope of the route called, with an
+``x-request-id``, never a 500, and never reaches an upstream. Every case is sent toward both
+kinds of channel, so the relay's checks and both translators are exercised."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+import httpx
+import pytest
+
+from reapi.protocols.limits import MAX_DEPTH, MAX_MODEL_NAME
+from reapi.storage import tables
+from tests.conftest import Gateway
+from tests.fakes.openai_upstream import FakeOpenAI
+from tests.http.conftest import CLAUDE_MODEL, OPENAI_MODEL
+from tests.http.envelopes import (
+    CHAT_PATH,
+    COUNT_PATH,
+    MESSAGES_PATH,
+    SURFACE_OF,
+    assert_error,
+)
+from tests.schemas import use_spec
+
+MODELS = [OPENAI_MODEL, CLAUDE_MODEL]
+HELLO = [{"role": "user", "content": "Hello"}]
+
+
+@pytest.fixture(autouse=True)
+def _spec(openai_spec: dict[str, Any]) -> None:
+    use_spec(openai_spec)
+
+
+def post(gateway: Gateway, path: str, body: Any, key: str | None = None) -> httpx.Response:
+    return httpx.post(
+        gateway.url + path,
+        headers={"Authorization": f"Bearer {key or gateway.key()}"},
+        # The standard library's encoder, since orjson refuses the deepest bodies sent here.
+        content=json.dumps(body).encode(),
+        timeout=30,
+    )
+
+
+def base(path: str, model: str) -> dict[str, Any]:
+    if path == CHAT_PATH:
+        return {"model": model, "messages": HELLO}
+    if path == MESSAGES_PATH:
+        return {"model": model, "max_tokens": 100, "messages": HELLO}
+    return {"model": model, "messages": HELLO}
+
+
+def depth(value: Any) -> int:
+    """JSON nesting depth, counted as orjson counts it: a lone scalar is 0, ``[]`` is 1."""
+    if isinstance(value, dict):
+        return 1 + max(map(depth, value.values()), default=0)
+    if isinstance(value, list):
+        return 1 + max(map(depth, value), default=0)
+    return 0
+
+
+def array_schema(levels: int) -> dict[str, Any]:
+    schema: dict[str, Any] = {"type": "string"}
+    for _ in range(levels):
+        schema = {"type": "array", "items": schema}
+    return schema
+
+
+def with_tool(path: str, model: str, schema: dict[str, Any]) -> dict[str, Any]:
+    tool = (
+        {"type": "function", "function": {"name": "nest", "parameters": schema}}
+        if path == CHAT_PATH
+        else {"name": "nest", "input_schema": schema}
+    )
+    return {**base(path, model), "tools": [tool]}
+
+
+def in_flight(gateway: Gateway) -> float:
+    for line in httpx.get(gateway.url + "/metrics").text.splitlines():
+        if line.startswith("reapi_requests_in_flight "):
+            return float(line.split()[1])
+    raise AssertionError("no in-flight gauge")
+
+
+# Nesting -------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("path", [CHAT_PATH, MESSAGES_PATH, COUNT_PATH])
+@pytest.mark.parametrize("model", MODELS)
+@pytest.mark.parametrize("where", ["tool schema", "unknown field", "far beyond any limit"])
+def test_bodies_nested_too_deep_are_400(
+    mixed: Gateway, upstream: FakeOpenAI, path: str, model: str, where: str
+) -> None:
+    if where == "tool schema":
+        body = with_tool(path, model, array_schema(MAX_DEPTH))
+    else:
+        levels = MAX_DEPTH if where == "unknown field" else 300
+        nested: Any = "bottom"
+        for _ in range(levels):
+            nested = [nested]
+        body = {**base(path, model), "extra": nested}
+    assert depth(body) > MAX_DEPTH
+    error = assert_error(post(mixed, path, body), SURFACE_OF[path], 400)
+    assert f"nested deeper than {MAX_DEPTH}" in error["message"]
+    assert upstream.requests == []
+
+
+@pytest.mark.parametrize("path", [CHAT_PATH, MESSAGES_PATH])
+@pytest.mark.parametrize("model", MODELS)
+def test_a_tool_schema_nested_up_to_the_limit_reaches_the_upstream_intact(
+    mixed: Gateway, upstream: FakeOpenAI, path: str, model: str
+) -> None:
+    schema = array_schema(MAX_DEPTH - depth(with_tool(path, model, array_schema(0))))
+    body = with_tool(path, model, schema)
+    assert depth(body) == MAX_DEPTH
+    response = post(mixed, path, body)
+    assert response.status_code == 200, response.text
+    [sent] = upstream.requests
+    [tool] = sent.body["tools"]
+    # Translation may move the schema one level deeper (Anthropic -> OpenAI): still sent whole.
+    assert tool.get("input_schema", tool.get("function", {}).get("parameters")) == schema
+
+
+# Model names ---------------------------------------------------------------------------------
+
+
+def test_the_protocol_limit_on_model_names_fits_every_column_that_records_them() -> None:
+    for column in (tables.UsageRecord.__table__.c.model, tables.LedgerEntry.__table__.c.model):
+        assert column.type.length >= MAX_MODEL_NAME  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("path", [CHAT_PATH, MESSAGES_PATH, COUNT_PATH])
+def test_model_names_longer_than_the_limit_are_400_and_leave_nothing_in_flight(
+    mixed: Gateway, upstream: FakeOpenAI, path: str
+) -> None:
+    key = mixed.key()
+    too_long = assert_error(
+        post(mixed, path, base(path, "m" * (MAX_MODEL_NAME + 1)), key), SURFACE_OF[path], 400
+    )
+    assert str(MAX_MODEL_NAME) in too_long["message"]
+    if SURFACE_OF[path] == "openai":
+        assert too_long["param"] == "model"
+    longest = assert_error(
+        post(mixed, path, base(path, "m" * MAX_MODEL_NAME), key), SURFACE_OF[path], 404
+    )
+    assert "does not exist" in longest["message"]
+    assert upstream.requests == []
+    deadline = time.monotonic() + 5
+    while in_flight(mixed) != 0:
+        assert time.monotonic() < deadline, "a refused call stayed in flight"
+        time.sleep(0.05)
+
+
+# Wrong types ---------------------------------------------------------------------------------
+
+ASSISTANT_CALLED = {
+    "role": "assistant",
+    "content": None,
+    "tool_calls": [{"id": "c1", "type": "function", "function": {"name": "f", "arguments": "{}"}}],
+}
+TOOL_ANSWERED = {"role": "tool", "tool_call_id": "c1", "content": "done"}
+
+
+def assistant_call(**call: Any) -> list[dict[str, Any]]:
+    first = {**ASSISTANT_CALLED["tool_calls"][0], **call}  # type: ignore[index]
+    return [*HELLO, {**ASSISTANT_CALLED, "tool_calls": [first]}, TOOL_ANSWERED]
+
+
+OPENAI_CASES: list[tuple[dict[str, Any], str]] = [
+    ({"messages": [{"role": {}, "content": "x"}]}, "messages[0].role"),
+    ({"messages": [{"role": ["user"], "content": "x"}]}, "messages[0].role"),
+    ({"messages": [{"role": "user", "content": [{"type": {}}]}]}, "messages[0].content[0].type"),
+    (
+        {"messages": [{"role": "user", "content": [{"type": ["text"], "text": "x"}]}]},
+        "messages[0].content[0].type",
+    ),
+    (
+        {"messages": [{"role": "user", "content": [{"type": "text", "text": "x", "x": 1}, 5]}]},
+        "messages[0].content[1]",
+    ),
+    ({"messages": [{"role": "user", "content": "x", "name": 5}]}, "messages[0].name"),
+    ({"messages": assistant_call(function=["a"])}, "messages[1].tool_calls[0].function"),
+    (
+        {"messages": assistant_call(function={"name": ["f"], "arguments": "{}"})},
+        "messages[1].tool_calls[0].function.name",
+    ),
+    (
+        {"messages": assistant_call(function={"name": "f", "arguments": {"a": 1}})},
+        "messages[1].tool_calls[0].function.arguments",
+    ),
+    ({"messages": assistant_call(id=7)}, "messages[1].tool_calls[0].id"),
+    ({"messages": assistant_call(type={})}, "messages[1].tool_calls[0].type"),
+    ({"messages": assistant_call(custom="x", type="custom")}, "messages[1].tool_calls[0].custom"),
+    (
+        {"messages": [*HELLO, {**ASSISTANT_CALLED, "tool_calls": {"a": 1}}]},
+        "messages[1].tool_calls",
+    ),
+    (
+        {"messages": [*HELLO, ASSISTANT_CALLED, {**TOOL_ANSWERED, "tool_call_id": []}]},
+        "messages[2].tool_call_id",
+    ),
+    ({"messages": [*HELLO, {**ASSISTANT_CALLED, "refusal": 1}]}, "messages[1].refusal"),
+    ({"reasoning_effort": []}, "reasoning_effort"),
+    ({"reasoning_effort": {"level": "high"}}, "reasoning_effort"),
+    ({"reasoning_effort": 3}, "reasoning_effort"),
+    ({"tool_choice": {"type": "function", "function": ["a"]}}, "tool_choice.function"),
+    ({"tool_choice": {"type": "function", "function": {"name": 5}}}, "tool_choice.function.name"),
+    ({"tool_choice": {"type": "custom", "custom": "x"}}, "tool_choice.custom"),
+    ({"tool_choice": {"type": ["function"]}}, "tool_choice.type"),
+    ({"tool_choice": "sometimes"}, "tool_choice"),
+    (
+        {"response_format": {"type": "json_schema", "json_schema": []}},
+        "response_format.json_schema",
+    ),
+    (
+        {"response_format": {"type": "json_schema", "json_schema": {"name": "o", "schema": []}}},
+        "response_format.json_schema.schema",
+    ),
+    ({"response_format": "json"}, "response_format"),
+    ({"response_format": {"type": {}}}, "response_format.type"),
+    (
+        {"tools": [{"type": "function", "function": {"name": "f", "parameters": []}}]},
+        "tools[0].function.parameters",
+    ),
+    (
+        {"tools": [{"type": "function", "function": {"name": "f", "description": 1}}]},
+        "tools[0].function.description",
+    ),
+    ({"tools": [{"type": [], "function": {"name": "f"}}]}, "tools[0].type"),
+    ({"tools": [{"type": "custom", "custom": {"name": 1}}]}, "tools[0].custom.name"),
+    ({"parallel_tool_calls": "yes"}, "parallel_tool_calls"),
+    ({"user": 5}, "user"),
+    ({"stream_options": {"include_usage": "yes"}}, "stream_options.include_usage"),
+    ({"stop": {"a": 1}}, "stop"),
+    ({"n": [1]}, "n"),
+]
+
+
+@pytest.mark.parametrize("model", MODELS)
+@pytest.mark.parametrize(("change", "param"), OPENAI_CASES)
+def test_wrong_types_on_chat_completions_are_400(
+    mixed: Gateway, upstream: FakeOpenAI, model: str, change: dict[str, Any], param: str
+) -> None:
+    response = post(mixed, CHAT_PATH, {**base(CHAT_PATH, model), **change})
+    error = assert_error(response, "openai", 400)
+    assert error["type"] == "invalid_request_error"
+    assert error["param"] == param
+    assert upstream.requests == []
+
+
+def image(source: dict[str, Any]) -> list[dict[str, Any]]:
+    return [{"role": "user", "content": [{"type": "image", "source": source}]}]
+
+
+def tool_result(**fields: Any) -> list[dict[str, Any]]:
+    return [
+        *HELLO,
+        {
+            "role": "assistant",
+            "content": [{"type": "tool_use", "id": "t1", "name": "f", "input": {}}],
+        },
+        {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "t1", **fields}]},
+    ]
+
+
+ANTHROPIC_CASES: list[tuple[dict[str, Any], str]] = [
+    ({"messages": [{"role": {}, "content": "x"}]}, "messages.0.role"),
+    ({"messages": [{"role": "user", "content": [{"type": []}]}]}, "messages.0.content.0.type"),
+    (
+        {"messages": image({"type": "base64", "media_type": [], "data": "AAAA"})},
+        "messages.0.content.0.source.media_type",
+    ),
+    (
+        {"messages": image({"type": {}, "url": "https://example.com/a.png"})},
+        "messages.0.content.0.source.type",
+    ),
+    (
+        {"messages": image({"type": "base64", "media_type": "image/png", "data": 5})},
+        "messages.0.content.0.source.data",
+    ),
+    ({"messages": tool_result(is_error="yes")}, "messages.2.content.0.is_error"),
+    ({"tools": [{"name": "f", "input_schema": []}]}, "tools.0.input_schema"),
+    ({"tools": [{"name": "f", "input_schema": {}, "description": 5}]}, "tools.0.description"),
+    ({"tools": [{"name": "f", "type": [], "input_schema": {}}]}, "tools.0.type"),
+    ({"tool_choice": {"type": "tool", "name": 5}}, "tool_choice.name"),
+    ({"tool_choice": {"type": []}}, "tool_choice.type"),
+    ({"tool_choice": {"type": "auto", "disable_parallel_tool_use": "y"}}, "tool_choice"),
+    ({"metadata": []}, "metadata"),
+    ({"metadata": {"user_id": 5}}, "metadata.user_id"),
+    ({"thinking": "yes"}, "thinking"),
+    ({"output_config": ["json"]}, "output_config"),
+]
+
+
+@pytest.mark.parametrize("model", MODELS)
+@pytest.mark.parametrize(("change", "param"), ANTHROPIC_CASES)
+def test_wrong_types_on_messages_are_400(
+    mixed: Gateway, upstream: FakeOpenAI, model: str, change: dict[str, Any], param: str
+) -> None:
+    response = post(mixed, MESSAGES_PATH, {**base(MESSAGES_PATH, model), **change})
+    error = assert_error(response, "anthropic", 400)
+    assert error["type"] == "invalid_request_error"
+    assert error["message"].startswith(param + ":"), error
+    assert upstream.requests == []
+
+
+@pytest.mark.parametrize("model", MODELS)
+def test_wrong_types_on_count_tokens_are_400(
+    mixed: Gateway, upstream: FakeOpenAI, model: str
+) -> None:
+    body = {"model": model, "messages": [{"role": ["user"], "content": "x"}]}
+    error = assert_error(post(mixed, COUNT_PATH, body), "anthropic", 400)
+    assert error["message"].startswith("messages.0.role:")
+    assert upstream.requests == []
