@@ -9,12 +9,13 @@ import time
 from typing import Any
 
 import httpx
+import orjson
 import pytest
 
 from reapi.protocols.limits import MAX_DEPTH, MAX_MODEL_NAME
 from reapi.storage import tables
 from tests.conftest import Gateway
-from tests.fakes.openai_upstream import FakeOpenAI
+from tests.fakes.openai_upstream import FakeOpenAI, Reply
 from tests.http.conftest import CLAUDE_MODEL, OPENAI_MODEL
 from tests.http.envelopes import (
     CHAT_PATH,
@@ -23,7 +24,7 @@ from tests.http.envelopes import (
     SURFACE_OF,
     assert_error,
 )
-from tests.schemas import use_spec
+from tests.schemas import assert_valid, use_spec
 
 MODELS = [OPENAI_MODEL, CLAUDE_MODEL]
 HELLO = [{"role": "user", "content": "Hello"}]
@@ -314,3 +315,78 @@ def test_wrong_types_on_count_tokens_are_400(
     error = assert_error(post(mixed, COUNT_PATH, body), "anthropic", 400)
     assert error["message"].startswith("messages.0.role:")
     assert upstream.requests == []
+
+
+# Values the OpenAI spec allows, toward Claude ------------------------------------------------
+
+
+def test_reasoning_effort_max_asks_claude_for_the_largest_thinking_budget(
+    mixed: Gateway, upstream: FakeOpenAI
+) -> None:
+    body = {**base(CHAT_PATH, CLAUDE_MODEL), "reasoning_effort": "max", "max_tokens": 100_000}
+    response = post(mixed, CHAT_PATH, body)
+    assert response.status_code == 200, response.text
+    assert_valid("CreateChatCompletionResponse", response.json())
+    assert upstream.requests[0].body["thinking"] == {"type": "enabled", "budget_tokens": 65536}
+    upstream.reset()
+    response = post(mixed, CHAT_PATH, {**body, "max_tokens": 8000})
+    assert response.status_code == 200, response.text
+    assert upstream.requests[0].body["thinking"] == {"type": "enabled", "budget_tokens": 7999}
+
+
+def test_custom_tools_reach_claude_as_tools_taking_one_string(
+    mixed: Gateway, upstream: FakeOpenAI
+) -> None:
+    call = {"id": "toolu_9", "function": {"name": "run_sql", "arguments": '{"input": "SELECT 1"}'}}
+    upstream.enqueue(Reply(tool_calls=[call], finish_reason="tool_calls"))
+    grammar = {"type": "grammar", "grammar": {"syntax": "lark", "definition": 'start: "SELECT 1"'}}
+    body = {
+        **base(CHAT_PATH, CLAUDE_MODEL),
+        "messages": [
+            {"role": "user", "content": "Count the rows."},
+            {
+                "role": "assistant",
+                "content": None,
+                "tool_calls": [
+                    {
+                        "id": "toolu_1",
+                        "type": "custom",
+                        "custom": {"name": "run_sql", "input": "SELECT count(*) FROM t"},
+                    }
+                ],
+            },
+            {"role": "tool", "tool_call_id": "toolu_1", "content": "42"},
+        ],
+        "tools": [
+            {
+                "type": "custom",
+                "custom": {"name": "run_sql", "description": "Runs SQL.", "format": grammar},
+            },
+            {"type": "custom", "custom": {"name": "note"}},
+        ],
+        "tool_choice": {"type": "custom", "custom": {"name": "run_sql"}},
+    }
+    response = post(mixed, CHAT_PATH, body)
+    assert response.status_code == 200, response.text
+    answer = response.json()
+    assert_valid("CreateChatCompletionResponse", answer)
+    [made] = answer["choices"][0]["message"]["tool_calls"]
+    assert made["type"] == "function" and made["function"]["name"] == "run_sql"
+    assert orjson.loads(made["function"]["arguments"]) == {"input": "SELECT 1"}
+    sent = upstream.requests[0].body
+    run_sql, note = sent["tools"]
+    assert run_sql["name"] == "run_sql"
+    assert run_sql["input_schema"]["properties"]["input"]["type"] == "string"
+    assert run_sql["input_schema"]["required"] == ["input"]
+    assert "Runs SQL." in run_sql["description"]
+    assert 'start: "SELECT 1"' in run_sql["input_schema"]["properties"]["input"]["description"]
+    assert note["name"] == "note" and note["input_schema"]["required"] == ["input"]
+    assert sent["tool_choice"] == {"type": "tool", "name": "run_sql"}
+    assert sent["messages"][1]["content"] == [
+        {
+            "type": "tool_use",
+            "id": "toolu_1",
+            "name": "run_sql",
+            "input": {"input": "SELECT count(*) FROM t"},
+        }
+    ]

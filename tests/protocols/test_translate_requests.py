@@ -289,8 +289,36 @@ class TestOpenAIToAnthropic:
         ] == {"type": "any", "disable_parallel_tool_use": True}
         assert "tool_choice" not in to_anthropic(tools=tools, parallel_tool_calls=True)
 
-    def test_custom_tools_are_refused(self) -> None:
-        refused_to_anthropic("tools[0].type", tools=[{"type": "custom", "custom": {"name": "x"}}])
+    def test_custom_tools_become_tools_taking_one_string(self) -> None:
+        grammar = {"type": "grammar", "grammar": {"syntax": "regex", "definition": "[0-9]+"}}
+        out = to_anthropic(
+            tools=[
+                {"type": "custom", "custom": {"name": "digits", "format": grammar}},
+                {"type": "custom", "custom": {"name": "say", "description": "Says it."}},
+            ],
+            tool_choice={"type": "custom", "custom": {"name": "say"}},
+            messages=[
+                {"role": "user", "content": "Go"},
+                {
+                    "role": "assistant",
+                    "content": None,
+                    "tool_calls": [
+                        {"id": "c1", "type": "custom", "custom": {"name": "say", "input": "hi"}}
+                    ],
+                },
+                {"role": "tool", "tool_call_id": "c1", "content": "said"},
+            ],
+        )
+        digits, say = out["tools"]
+        assert digits["input_schema"]["required"] == ["input"]
+        assert digits["input_schema"]["additionalProperties"] is False
+        described = digits["input_schema"]["properties"]["input"]["description"]
+        assert "regex grammar:\n[0-9]+" in described
+        assert say["description"] == "Says it."
+        assert out["tool_choice"] == {"type": "tool", "name": "say"}
+        assert out["messages"][1]["content"] == [
+            {"type": "tool_use", "id": "c1", "name": "say", "input": {"input": "hi"}}
+        ]
 
     @pytest.mark.parametrize(("stop", "expected"), [("END", ["END"]), (["a", "b"], ["a", "b"])])
     def test_stop_becomes_stop_sequences(self, stop: Any, expected: list[str]) -> None:
@@ -311,7 +339,7 @@ class TestOpenAIToAnthropic:
 
     @pytest.mark.parametrize(
         ("effort", "budget"),
-        [("low", 1024), ("medium", 4096), ("high", 16384), ("xhigh", 32768)],
+        [("low", 1024), ("medium", 4096), ("high", 16384), ("xhigh", 32768), ("max", 65536)],
     )
     def test_reasoning_effort_becomes_a_thinking_budget(self, effort: str, budget: int) -> None:
         out = to_anthropic(reasoning_effort=effort, max_tokens=128000, temperature=0.3)

@@ -38,6 +38,7 @@ THINKING_BUDGETS: dict[Effort, int] = {
     "medium": 4096,
     "high": 16384,
     "xhigh": 32768,
+    "max": 65536,
 }
 MIN_THINKING_BUDGET = 1024
 

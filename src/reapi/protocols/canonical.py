@@ -89,7 +89,7 @@ class ToolChoice:
     name: str | None = None
 
 
-Effort = Literal["minimal", "low", "medium", "high", "xhigh"]
+Effort = Literal["minimal", "low", "medium", "high", "xhigh", "max"]
 
 
 @dataclass(slots=True)

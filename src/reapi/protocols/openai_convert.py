@@ -49,6 +49,8 @@ OPENAI_TO_FINISH: dict[str, FinishReason] = {
     "content_filter": "content_filter",
 }
 EFFORTS: frozenset[str] = frozenset(get_args(Effort))
+# The one property a custom tool's input travels in to a format without free-form tools.
+CUSTOM_INPUT = "input"
 
 
 def finish_from_openai(choice: dict[str, Any]) -> tuple[FinishReason, str | None]:
@@ -325,8 +327,19 @@ def _data_url(url: str, path: str) -> tuple[str, str]:
 
 
 def _tool_call_to_canonical(call: Any, path: str) -> ToolCall:
-    if not isinstance(call, dict) or call.get("type", "function") != "function":
-        raise InvalidRequest(f"{path}.type: only function tool calls can be sent.", f"{path}.type")
+    kind = call.get("type", "function") if isinstance(call, dict) else None
+    if kind == "custom" and isinstance(call.get("custom"), dict):
+        custom = call["custom"]
+        text = custom.get("input")
+        return ToolCall(
+            str(call.get("id") or ""),
+            str(custom.get("name") or ""),
+            {CUSTOM_INPUT: text if isinstance(text, str) else ""},
+        )
+    if kind != "function":
+        raise InvalidRequest(
+            f"{path}.type: only function and custom tool calls can be sent.", f"{path}.type"
+        )
     function = call.get("function")
     if function is None:
         function = {}
@@ -350,9 +363,13 @@ def _tool_call_from_canonical(call: ToolCall) -> dict[str, Any]:
 
 
 def _tool_to_canonical(tool: Any, path: str) -> Tool:
+    if isinstance(tool, dict) and tool.get("type") == "custom":
+        return _custom_tool_to_canonical(tool.get("custom"), f"{path}.custom")
     function = tool.get("function") if isinstance(tool, dict) else None
     if not isinstance(function, dict) or tool.get("type") != "function":
-        raise InvalidRequest(f"{path}.type: only function tools can be sent.", f"{path}.type")
+        raise InvalidRequest(
+            f"{path}.type: only function and custom tools can be sent.", f"{path}.type"
+        )
     name = function.get("name")
     if not isinstance(name, str):
         raise InvalidRequest(
@@ -365,6 +382,31 @@ def _tool_to_canonical(tool: Any, path: str) -> Tool:
         description if isinstance(description, str) else None,
         # Anthropic requires a schema; OpenAI lets a tool without parameters take none.
         parameters if isinstance(parameters, dict) else {"type": "object", "properties": {}},
+    )
+
+
+def _custom_tool_to_canonical(custom: Any, path: str) -> Tool:
+    """A custom (free-form input) tool as a tool taking one string, ``input``: the other
+    format has no free-form tools. A grammar cannot be enforced there, so the model is told."""
+    name = custom.get("name") if isinstance(custom, dict) else None
+    if not isinstance(name, str):
+        raise InvalidRequest(f"{path}.name: a string is required.", f"{path}.name")
+    described = "The tool's whole input, as free-form text."
+    form = custom.get("format")
+    grammar = form.get("grammar") if isinstance(form, dict) else None
+    if isinstance(grammar, dict) and isinstance(grammar.get("definition"), str):
+        syntax = grammar.get("syntax") if isinstance(grammar.get("syntax"), str) else "the"
+        described += f" It must match this {syntax} grammar:\n{grammar['definition']}"
+    description = custom.get("description")
+    return Tool(
+        name,
+        description if isinstance(description, str) else None,
+        {
+            "type": "object",
+            "properties": {CUSTOM_INPUT: {"type": "string", "description": described}},
+            "required": [CUSTOM_INPUT],
+            "additionalProperties": False,
+        },
     )
 
 
@@ -381,7 +423,8 @@ def _tool_choice_to_canonical(choice: Any) -> ToolChoice | None:
     if choice in ("auto", "none", "required"):
         return ToolChoice(choice)
     kind = choice.get("type") if isinstance(choice, dict) else None
-    if kind == "function" and isinstance(choice.get(kind), dict):
+    if kind in ("function", "custom") and isinstance(choice.get(kind), dict):
+        # A custom tool went over as an ordinary tool of the same name.
         name = choice[kind].get("name")
         if isinstance(name, str):
             return ToolChoice("tool", name)
