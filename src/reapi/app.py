@@ -18,15 +18,15 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Match, Route
 
 from reapi.config import Config, load_config
-from reapi.errors import GatewayError
+from reapi.errors import GatewayError, MethodNotAllowed
 from reapi.http import account, admin, meta, openapi
 from reapi.http import chat as chat_http
 from reapi.http import tasks as tasks_http
 from reapi.http.fast_routes import FastRoutes
-from reapi.http.render import openai_error
+from reapi.http.render import renderer_for
 from reapi.http.state import Gateway
 from reapi.observability.access import AccessLog
 from reapi.observability.metrics import Metrics
@@ -126,20 +126,34 @@ def create_app(settings: Settings, config: Config | None = None) -> FastRoutes:
         log.exception("unhandled error on %s %s", request.method, request.url.path)
         if tasks_http.owns(request):
             return tasks_http.http_error(request, exc)
-        return openai_error(GatewayError("The gateway failed unexpectedly."), new_request_id())
+        render = renderer_for(request.url.path)
+        return render(GatewayError("The gateway failed unexpectedly."), new_request_id())
 
     async def http_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, HTTPException)
+        headers = dict(exc.headers or {})
+        if exc.status_code == 405:
+            # Starlette's Allow names the methods of the first route on the path only.
+            allowed = _allowed_methods(routes, request)
+            headers["Allow"] = ", ".join(allowed)
+            exc = HTTPException(405, exc.detail, headers)
         if tasks_http.owns(request):
             return tasks_http.http_error(request, exc)
         if exc.status_code == 404:
             return await meta.not_found(request, exc)
-        error = GatewayError(str(exc.detail), code="http_error")
-        error.status = exc.status_code
-        error.openai_type = "invalid_request_error"
-        return openai_error(error, new_request_id())
+        if exc.status_code == 405:
+            takes = " or ".join(m for m in allowed if m != "HEAD")
+            error: GatewayError = MethodNotAllowed(
+                f"{request.method} is not allowed on {request.url.path}; it takes {takes}.",
+                headers=headers,
+            )
+        else:
+            error = GatewayError(str(exc.detail), code="http_error", headers=headers)
+            error.status = exc.status_code
+            error.openai_type = error.anthropic_type = "invalid_request_error"
+        return renderer_for(request.url.path)(error, new_request_id())
 
-    routes = [
+    routes: list[BaseRoute] = [
         Route("/v1/chat/completions", chat_http.chat_completions, methods=["POST"]),
         Route("/v1/messages", chat_http.messages, methods=["POST"]),
         Route("/v1/messages/count_tokens", chat_http.count_tokens, methods=["POST"]),
@@ -162,6 +176,18 @@ def create_app(settings: Settings, config: Config | None = None) -> FastRoutes:
         app,
         {"/v1/chat/completions": chat_http.chat_completions, "/v1/messages": chat_http.messages},
     )
+
+
+def _allowed_methods(routes: list[BaseRoute], request: Request) -> list[str]:
+    methods: set[str] = set()
+    for route in routes:
+        if (
+            isinstance(route, Route)
+            and route.methods
+            and route.matches(request.scope)[0] is not Match.NONE
+        ):
+            methods |= route.methods
+    return sorted(methods)
 
 
 def _limiter(settings: Settings) -> Limiter:

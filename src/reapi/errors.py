@@ -72,6 +72,13 @@ class NotFound(GatewayError):
     code = "not_found"
 
 
+class MethodNotAllowed(GatewayError):
+    status = 405
+    openai_type = "invalid_request_error"
+    anthropic_type = "invalid_request_error"
+    code = "method_not_allowed"
+
+
 class RequestTooLarge(GatewayError):
     status = 413
     openai_type = "invalid_request_error"

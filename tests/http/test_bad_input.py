@@ -390,3 +390,31 @@ def test_custom_tools_reach_claude_as_tools_taking_one_string(
             "input": {"input": "SELECT count(*) FROM t"},
         }
     ]
+
+
+# Wrong methods -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "surface", "allowed"),
+    [
+        ("GET", CHAT_PATH, "openai", "POST"),
+        ("GET", MESSAGES_PATH, "anthropic", "POST"),
+        ("PUT", MESSAGES_PATH, "anthropic", "POST"),
+        ("GET", COUNT_PATH, "anthropic", "POST"),
+        ("POST", "/v1/models", "openai", "GET"),
+        ("DELETE", "/v1/dashboard/usage", "openai", "GET"),
+        ("PUT", "/admin/users", "openai", "GET, POST"),
+        ("GET", "/admin/keys/k1", "openai", "DELETE"),
+        ("GET", "/api/v1/images/generations", "tasks", "POST"),
+        ("DELETE", "/api/v1/tasks/t1", "tasks", "GET"),
+    ],
+)
+def test_wrong_methods_are_405_in_the_routes_own_envelope(
+    mixed: Gateway, method: str, path: str, surface: Any, allowed: str
+) -> None:
+    response = httpx.request(method, mixed.url + path)
+    error = assert_error(response, surface, 405)
+    assert set(response.headers["allow"].split(", ")) >= set(allowed.split(", "))
+    if surface != "tasks":  # the task envelope says it in its own words
+        assert method in error["message"]

@@ -8,7 +8,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from reapi.errors import GatewayError, NotFound
-from reapi.http.render import JSON, as_gateway_error, openai_error
+from reapi.http.render import JSON, as_gateway_error, openai_error, renderer_for
 from reapi.http.requests import api_key
 from reapi.http.state import state_of
 from reapi.services.calls import new_request_id
@@ -45,4 +45,4 @@ async def not_found(request: Request, exc: Exception) -> Response:
     error = as_gateway_error(exc) or NotFound(
         f"Unknown endpoint: {request.method} {request.url.path}", code="unknown_url"
     )
-    return openai_error(error, new_request_id())
+    return renderer_for(request.url.path)(error, new_request_id())

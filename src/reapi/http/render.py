@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import orjson
 from starlette.responses import Response
 
@@ -9,6 +11,9 @@ from reapi.errors import GatewayError
 from reapi.protocols import errors as protocol_errors
 
 JSON = "application/json"
+_ANTHROPIC_PATH = "/v1/messages"
+
+RenderError = Callable[[GatewayError, str], Response]
 
 
 def as_gateway_error(exc: Exception) -> GatewayError | None:
@@ -19,6 +24,14 @@ def as_gateway_error(exc: Exception) -> GatewayError | None:
 
         return InvalidRequest(exc.message, param=exc.param)
     return None
+
+
+def renderer_for(path: str) -> RenderError:
+    """The error envelope a client of ``path`` expects: Anthropic's under ``/v1/messages``,
+    OpenAI's on every other chat-side route (the task gateway renders its own)."""
+    if path == _ANTHROPIC_PATH or path.startswith(_ANTHROPIC_PATH + "/"):
+        return anthropic_error
+    return openai_error
 
 
 def openai_error(error: GatewayError, request_id: str) -> Response:
