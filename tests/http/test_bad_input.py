@@ -5,7 +5,9 @@ kinds of channel, so the relay's checks and both translators are exercised."""
 from __future__ import annotations
 
 import json
+import sqlite3
 import time
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -13,8 +15,9 @@ import orjson
 import pytest
 
 from reapi.protocols.limits import MAX_DEPTH, MAX_MODEL_NAME
-from reapi.storage import tables
-from tests.conftest import Gateway
+from reapi.settings import Settings
+from reapi.storage import migrate, tables
+from tests.conftest import Gateway, gateway_config, start_gateway
 from tests.fakes.openai_upstream import FakeOpenAI, Reply
 from tests.http.conftest import CLAUDE_MODEL, OPENAI_MODEL
 from tests.http.envelopes import (
@@ -418,3 +421,50 @@ def test_wrong_methods_are_405_in_the_routes_own_envelope(
     assert set(response.headers["allow"].split(", ")) >= set(allowed.split(", "))
     if surface != "tasks":  # the task envelope says it in its own words
         assert method in error["message"]
+
+
+# Failures inside the gateway -----------------------------------------------------------------
+
+
+def test_a_failure_inside_the_gateway_is_still_answered_in_the_routes_envelope(
+    fake_openai: FakeOpenAI, tmp_path: Path
+) -> None:
+    """The database failing under a call (here: tables moved away) is the gateway's own fault:
+    the client still gets the route's envelope with an x-request-id, the call is counted as a
+    ``gateway_error`` (not an upstream's), and nothing stays in flight."""
+    path = tmp_path / "breaks.db"
+    url = f"sqlite:///{path}"
+    migrate.upgrade(url)
+    gateway = start_gateway(Settings(database_url=url), gateway_config(fake_openai.base_url))
+    moved: list[str] = []
+
+    def move_away(table: str) -> None:
+        with sqlite3.connect(path) as db:
+            db.execute(f"ALTER TABLE {table} RENAME TO {table}_away")
+        moved.append(table)
+
+    try:
+        key = gateway.key()
+        move_away("usage_records")
+        # The refusal stands even though its usage record cannot be written.
+        for endpoint in (CHAT_PATH, MESSAGES_PATH):
+            refused = post(gateway, endpoint, base(endpoint, "gpt-0"), key)
+            assert_error(refused, SURFACE_OF[endpoint], 404)
+        move_away("api_keys")
+        for endpoint in (CHAT_PATH, MESSAGES_PATH):
+            broken = post(gateway, endpoint, base(endpoint, OPENAI_MODEL), "sk-never-seen")
+            error = assert_error(broken, SURFACE_OF[endpoint], 500)
+            assert "safe to retry" in error["message"]
+        metrics = httpx.get(gateway.url + "/metrics").text
+        for name in ("chat.completions", "messages"):
+            assert (
+                f'reapi_requests_total{{endpoint="{name}",model="none",'
+                'outcome="gateway_error",status="500"} 1.0'
+            ) in metrics
+        assert "upstream_error" not in metrics
+        assert in_flight(gateway) == 0
+    finally:
+        with sqlite3.connect(path) as db:
+            for table in moved:
+                db.execute(f"ALTER TABLE {table}_away RENAME TO {table}")
+        gateway.server.stop()

@@ -12,8 +12,8 @@ from starlette.datastructures import Headers
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 
-from reapi.errors import GatewayError
-from reapi.http.render import JSON, anthropic_error, as_gateway_error, openai_error
+from reapi.errors import GatewayError, UpstreamError
+from reapi.http.render import JSON, RenderError, anthropic_error, as_gateway_error, openai_error
 from reapi.http.requests import api_key, read_body
 from reapi.http.state import Gateway, state_of
 from reapi.http.streaming import EventStreamResponse
@@ -25,7 +25,6 @@ from reapi.services.keys import Principal
 log = logging.getLogger("reapi.http")
 
 Serve = Callable[[Gateway, CallRecord, Principal, dict[str, Any], Headers], Awaitable[ChatReply]]
-RenderError = Callable[[GatewayError, str], Response]
 
 
 def _endpoint(
@@ -35,6 +34,7 @@ def _endpoint(
         gateway = state_of(request)
         call = CallRecord(endpoint=name)
         gateway.access.start(call)
+        streaming = False
         try:
             principal = await gateway.keys.authenticate(api_key(request), workspace="chat")
             call.key_id, call.user_id, call.user = (
@@ -44,23 +44,31 @@ def _endpoint(
             )
             body = parse_json_object(await read_body(request, gateway.settings.max_request_bytes))
             reply = await serve(gateway, call, principal, body, request.headers)
+            headers = {"x-request-id": call.request_id, **reply.headers}
+            if isinstance(reply, JsonReply):
+                return Response(reply.body, reply.status, headers, media_type=JSON)
+            streaming = True
+            return EventStreamResponse(reply.chunks, headers, lambda: _close(gateway, call))
         except Exception as exc:
-            error = failed(call, exc)
-            await gateway.billing.close(call)
-            gateway.access.finish(call)
-            return render_error(error, call.request_id)
-        headers = {"x-request-id": call.request_id, **reply.headers}
-        if isinstance(reply, JsonReply):
-            gateway.access.finish(call)
-            return Response(reply.body, reply.status, headers, media_type=JSON)
-
-        async def finish() -> None:
-            await gateway.billing.close(call)
-            gateway.access.finish(call)
-
-        return EventStreamResponse(reply.chunks, headers, finish)
+            return render_error(failed(call, exc), call.request_id)
+        finally:
+            # A stream is closed by its response once the last byte is out; every other exit,
+            # cancellation included, ends the call here.
+            if not streaming:
+                await _close(gateway, call)
 
     return endpoint
+
+
+async def _close(gateway: Gateway, call: CallRecord) -> None:
+    """Settle and record the call, then count it out, whatever fails on the way: the client's
+    answer is already decided, and the in-flight gauge must come down on every path."""
+    try:
+        await gateway.billing.close(call)
+    except Exception:
+        log.exception("could not settle or record %s (%s)", call.endpoint, call.request_id)
+    finally:
+        gateway.access.finish(call)
 
 
 def failed(call: CallRecord, exc: Exception) -> GatewayError:
@@ -71,15 +79,22 @@ def failed(call: CallRecord, exc: Exception) -> GatewayError:
         call.status, call.outcome, call.error_code = 499, "client_gone", "client_closed_request"
         return GatewayError("The client closed the request.", code="client_closed_request")
     if error is None:
+        # A bug, not an upstream's failure: label it so, and keep the traceback.
         log.exception("unexpected error in %s (%s)", call.endpoint, call.request_id)
         error = GatewayError(
             "The gateway failed to process the request. Failed calls are not charged; "
             "it is safe to retry.",
         )
+        call.status, call.outcome, call.error_code = error.status, "gateway_error", error.code
+        return error
     call.status = error.status
     call.error_code = error.code
-    upstream = error.status >= 500 or (error.code or "").startswith("upstream")
-    call.outcome = "upstream_error" if upstream else "rejected"
+    if isinstance(error, UpstreamError):
+        call.outcome = "upstream_error"
+    elif error.status >= 500:
+        call.outcome = "gateway_error"
+    else:
+        call.outcome = "rejected"
     return error
 
 
