@@ -82,9 +82,9 @@ def _check_message(message: Any, where: str) -> None:
         _check_type(message.get("tool_call_id"), str, f"{where}.tool_call_id")
     content = message.get("content")
     if content is None:
-        if role == "assistant" and (message.get("tool_calls") or message.get("function_call")):
-            return
-        if role == "assistant" and "content" in message:
+        # An assistant turn may carry only tool calls (or nothing the spec requires); a legacy
+        # function result may be null, but must say so.
+        if role == "assistant" or (role == "function" and "content" in message):
             return
         raise InvalidRequest(f"Missing required parameter: '{where}.content'.", f"{where}.content")
     if isinstance(content, str):
