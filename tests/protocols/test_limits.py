@@ -31,12 +31,14 @@ def chain(kinds: list[bool], leaf: Any) -> Any:
     return value
 
 
+@pytest.mark.parametrize("padding", [0, 20_000], ids=["small", "large"])
 @pytest.mark.parametrize("is_object", [True, False])
-def test_the_limit_is_exact(is_object: bool) -> None:
-    at_limit = {"x": chain([is_object] * (MAX_DEPTH - 1), 1)}
+def test_the_limit_is_exact(is_object: bool, padding: int) -> None:
+    # Small and large bodies take different paths through the check.
+    at_limit = {"x": chain([is_object] * (MAX_DEPTH - 1), 1), "pad": "[" * padding}
     assert depth(at_limit) == MAX_DEPTH
     assert parse_json_object(orjson.dumps(at_limit)) == at_limit
-    past = {"x": chain([is_object] * MAX_DEPTH, 1)}
+    past = {"x": chain([is_object] * MAX_DEPTH, 1), "pad": "[" * padding}
     with pytest.raises(InvalidRequest, match=f"nested deeper than {MAX_DEPTH} levels"):
         parse_json_object(orjson.dumps(past))
 
