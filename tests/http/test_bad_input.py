@@ -395,6 +395,29 @@ def test_custom_tools_reach_claude_as_tools_taking_one_string(
     ]
 
 
+@pytest.mark.parametrize("model", MODELS)
+def test_an_assistant_turn_without_content_is_accepted(
+    mixed: Gateway, upstream: FakeOpenAI, model: str
+) -> None:
+    """The spec requires no content on an assistant turn (not even with no tool calls)."""
+    messages = [*HELLO, {"role": "assistant"}, {"role": "user", "content": "Still there?"}]
+    response = post(mixed, CHAT_PATH, {**base(CHAT_PATH, model), "messages": messages})
+    assert response.status_code == 200, response.text
+    assert_valid("CreateChatCompletionResponse", response.json())
+    assert len(upstream.requests) == 1
+
+
+def test_a_legacy_function_result_may_be_null(mixed: Gateway, upstream: FakeOpenAI) -> None:
+    messages = [*HELLO, {"role": "function", "name": "lookup", "content": None}]
+    response = post(mixed, CHAT_PATH, {**base(CHAT_PATH, OPENAI_MODEL), "messages": messages})
+    assert response.status_code == 200, response.text
+    assert upstream.requests[0].body["messages"][1] == messages[1]
+    # Without the field at all it is still refused, as OpenAI refuses it.
+    messages[1] = {"role": "function", "name": "lookup"}
+    response = post(mixed, CHAT_PATH, {**base(CHAT_PATH, OPENAI_MODEL), "messages": messages})
+    assert assert_error(response, "openai", 400)["param"] == "messages[1].content"
+
+
 # Wrong methods -------------------------------------------------------------------------------
 
 
