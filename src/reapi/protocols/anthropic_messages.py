@@ -63,7 +63,7 @@ ERROR_TYPES = frozenset(
 
 
 def validate_request(raw: Any) -> dict[str, Any]:
-    """Return ``body`` unchanged if it is a well-formed Messages request, else raise."""
+    """Return ``raw`` unchanged if it is a well-formed Messages request, else raise."""
     body = validate_count_tokens(raw)
     max_tokens = body.get("max_tokens")
     if not _is_int(max_tokens) or max_tokens < 1:
