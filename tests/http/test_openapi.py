@@ -117,11 +117,6 @@ schema = schemathesis.openapi.from_dict(
             # Calibration steers link choice by earlier answers, which Hypothesis sees as a
             # strategy that changes between runs of the same example.
             "phases": {"stateful": {"link-calibration": False}},
-            "checks": {
-                # Methods a path does not take are answered by the router, which another change
-                # owns; the fuzzing here is about the documented operations.
-                "unsupported_method": {"enabled": False},
-            },
         }
     ),
 )
