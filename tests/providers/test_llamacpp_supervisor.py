@@ -252,4 +252,8 @@ async def test_a_crash_loop_backs_off_then_recovers(
     ]
     assert delays[:4] == [0.05, 0.1, 0.2, 0.2]
     failures = [r.getMessage() for r in caplog.records if "failed:" in r.getMessage()]
-    assert failures and all("failed to load model" in f for f in failures)
+    # The last stderr lines name the load failure in one of llama-server's two wordings,
+    # depending on how far it got before the machine's load let it write them.
+    assert failures and all(
+        "failed to load model" in f or "model loading error" in f for f in failures
+    )
