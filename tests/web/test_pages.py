@@ -83,7 +83,8 @@ def test_pricing_shows_the_configured_rates_exactly(site: Site) -> None:
     slow = _row(html, 'data-model="slow-video"')
     assert re.findall(r'class="num">([^<]+)<', slow) == ["7.5", "$0.0075"]
     vip = _row(html, 'data-group="vip"')
-    assert re.findall(r'class="num">([^<]+)<', vip) == ["\u00d71.5", "6,000", "no limit", "no limit"]
+    ratio = "\u00d71.5"  # the multiplication sign
+    assert re.findall(r'class="num">([^<]+)<', vip) == [ratio, "6,000", "no limit", "no limit"]
     # Models no channel serves are not for sale here.
     assert "gpt-5.4" not in html
     assert "audio-multistem-splitter" not in html
