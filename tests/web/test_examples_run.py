@@ -155,6 +155,8 @@ def test_chat_go_example_prints_the_answer(site: Site, answer: str, tmp_path: Pa
     key = site.chat.key(credit="5")
     (tmp_path / "main.go").write_text(with_key(examples(site, "gpt-5.5")["go"], key))
     assert run([binary, "run", "main.go"], cwd=tmp_path).strip() == answer
+    # What readers paste should already be gofmt-clean.
+    assert run([binary, "fmt", "main.go"], cwd=tmp_path).strip() == ""
 
 
 # One model per kind and upstream family; the stem separator's sample audio URL is the one

@@ -43,7 +43,7 @@ UNIT_LABELS = {
     "stem_minute": "per stem per minute of source audio",
 }
 _UNIT_RULES = {
-    "generation": "One flat price per task.",
+    "generation": "One price per task.",
     "image": "The rate times the number of images asked for ({count}).",
     "song": "The rate times the number of songs asked for ({count}).",
     "second": "The rate times the length of the output in seconds ({duration}).",
@@ -480,6 +480,8 @@ def task_doc(model: TaskModel, url: str) -> ModelDoc:
         )
         if billing.unit == "second" and billing.seconds is not None:
             rule = f"The rate times a fixed {billing.seconds} seconds."
+        if billing.tier_field is not None:
+            rule += f" The rate depends on {billing.tier_field}."
     return ModelDoc(
         name=model.name,
         kind=model.kind,

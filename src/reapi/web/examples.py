@@ -67,7 +67,7 @@ def chat_examples(model: ChatModel, url: str) -> tuple[Example, ...]:
     curl = f"""curl -N {shlex.quote(url + "/v1/chat/completions")} \\
   -H "Authorization: Bearer {API_KEY}" \\
   -H "Content-Type: application/json" \\
-  -d {shlex.quote(body)}
+  -d {shlex.quote(_nested(body))}
 """
     openai_py = f"""from openai import OpenAI
 
@@ -184,6 +184,12 @@ func main() {{
     )
 
 
+def _nested(json_text: str) -> str:
+    """Pretty JSON indented to sit under a ``-d`` line of a curl command."""
+    first, _, rest = json_text.partition("\n")
+    return first + "\n" + "\n".join("  " + line for line in rest.splitlines())
+
+
 def sample_body(model: TaskModel) -> dict[str, Any]:
     """The smallest request that passes the model's schema: its required fields and a
     prompt (most models' modes need one)."""
@@ -256,7 +262,7 @@ def task_examples(model: TaskModel, url: str) -> tuple[Example, ...]:
     submit = f"""curl {shlex.quote(api + path)} \\
   -H "Authorization: Bearer {API_KEY}" \\
   -H "Content-Type: application/json" \\
-  -d {shlex.quote(pretty)}
+  -d {shlex.quote(_nested(pretty))}
 """
     poll = f"""curl {shlex.quote(api + "/tasks/" + TASK_ID)} \\
   -H "Authorization: Bearer {API_KEY}"

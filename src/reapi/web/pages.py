@@ -28,7 +28,11 @@ SECURITY_HEADERS = {
     "referrer-policy": "same-origin",
 }
 _HTML = "text/html; charset=utf-8"
-_STATIC_TYPES = {".css": "text/css; charset=utf-8", ".js": "text/javascript; charset=utf-8"}
+_STATIC_TYPES = {
+    ".css": "text/css; charset=utf-8",
+    ".js": "text/javascript; charset=utf-8",
+    ".svg": "image/svg+xml",
+}
 
 
 class Pages:

@@ -7,14 +7,17 @@ function tabify(box) {
   if (examples.length < 2) return;
   const bar = document.createElement("div");
   bar.className = "tabbar";
-  bar.setAttribute("role", "tablist");
+  const list = document.createElement("div");
+  list.className = "tabs";
+  list.setAttribute("role", "tablist");
+  bar.appendChild(list);
   const buttons = examples.map((example, index) => {
     const button = document.createElement("button");
     button.type = "button";
     button.setAttribute("role", "tab");
     button.textContent = example.querySelector("figcaption").textContent;
     button.addEventListener("click", () => select(index));
-    bar.appendChild(button);
+    list.appendChild(button);
     return button;
   });
   const copy = document.createElement("button");
