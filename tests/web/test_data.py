@@ -13,9 +13,11 @@ from typing import Any
 
 import pytest
 
-from reapi.config import Config, build_config
+from reapi.cli import listen_url
+from reapi.config import ChatModel, Config, build_config
 from reapi.services.tasks.catalog import load_task_models, validate_task_request
-from reapi.web.data import Site, build_site, decimal_text, usd
+from reapi.settings import Settings
+from reapi.web.data import Site, build_site, chat_doc, decimal_text, usd
 from reapi.web.examples import API_KEY, SAMPLE_MEDIA, TASK_ID, chat_examples, sample_body
 from tests.web.conftest import site_config_raw
 
@@ -248,3 +250,41 @@ def test_media_inputs_get_a_placeholder_of_their_kind() -> None:
     stem = load_task_models({})["audio-stem-separator"]
     assert sample_body(stem)["audio_url"] == SAMPLE_MEDIA["audio"]
     assert sample_body(stem)["stem"] == "vocals"
+
+
+class _Described(ChatModel):
+    """A catalog entry that states its capabilities and describes itself."""
+
+    capabilities: tuple[str, ...] = ("vision", "tools")
+    description: str = "A model written for this test."
+
+
+def test_capabilities_and_description_come_from_the_catalog_entry() -> None:
+    cfg = config()
+    stated = _Described(**cfg.chat_models["gpt-5.5"].model_dump())
+    doc = chat_doc(stated, cfg, URL)
+    assert doc.summary == "A model written for this test."
+    assert [(c.label, c.value) for c in doc.capabilities] == [
+        ("Vision input", "yes"),
+        ("Tool use", "yes"),
+        ("Thinking", "no"),
+    ]
+    silent = site_of(cfg).models["vendor/tiny-1"]
+    assert {c.value for c in silent.capabilities} == {"not stated"}
+    assert silent.summary == (
+        "A chat model by vendor with a 32,000-token context window and up to 8,000 output "
+        "tokens per call."
+    )
+
+
+def test_without_public_url_the_pages_use_the_address_serve_listens_on() -> None:
+    unset = config(lambda raw: raw.pop("public_url"))
+    assert build_site(unset, {}, "http://10.0.0.5:9000").url == "http://10.0.0.5:9000"
+    assert build_site(unset, {}).url == "http://127.0.0.1:8000"
+    # The operator's public_url wins over where the process happens to listen.
+    assert build_site(config(), {}, "http://10.0.0.5:9000").url == URL
+    assert listen_url("0.0.0.0", 8080) == "http://127.0.0.1:8080"
+    assert listen_url("::1", 8000) == "http://[::1]:8000"
+    assert listen_url("gw.internal", 80) == "http://gw.internal:80"
+    environ = {"REAPI_LISTEN_URL": "http://10.0.0.5:9000/"}
+    assert Settings.from_env(environ).listen_url == "http://10.0.0.5:9000"

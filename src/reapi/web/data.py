@@ -206,10 +206,13 @@ class Site:
     models: Mapping[str, ModelDoc] = field(default_factory=dict)
 
 
-def build_site(config: Config, task_catalog: Mapping[str, TaskModel]) -> Site:
+def build_site(
+    config: Config, task_catalog: Mapping[str, TaskModel], listen_url: str | None = None
+) -> Site:
+    """``listen_url`` (where ``reapi serve`` listens) stands in for an unset ``public_url``."""
     chat = served_chat_models(config)
     tasks = served_task_models(config, task_catalog)
-    url = config.site_url
+    url = config.public_url or listen_url or config.site_url
     docs: dict[str, ModelDoc] = {}
     for task_model in tasks:
         docs[task_model.name] = task_doc(task_model, url)
@@ -343,8 +346,8 @@ def chat_doc(model: ChatModel, config: Config, url: str) -> ModelDoc:
     described = str(getattr(model, "description", "") or "")
     owner = model.owned_by
     summary = described or (
-        f"{model.name} ({owner}), served through this gateway's OpenAI-compatible "
-        "/v1/chat/completions endpoint and the Anthropic-native /v1/messages endpoint."
+        f"A chat model by {owner} with a {tokens(model.context_window)}-token context window "
+        f"and up to {tokens(model.max_output_tokens)} output tokens per call."
     )
     facts = (
         Fact("Model id", model.name),
@@ -355,9 +358,10 @@ def chat_doc(model: ChatModel, config: Config, url: str) -> ModelDoc:
         Fact("temperature range", _range(*model.temperature_range)),
         Fact("top_p range", _range(*model.top_p_range)),
     )
-    declared = getattr(model, "capabilities", None)
+    # An entry that lists no capability at all has not said; one that lists some has.
+    declared = getattr(model, "capabilities", None) or ()
     capabilities = tuple(
-        Fact(label, "not stated" if declared is None else "yes" if key in declared else "no")
+        Fact(label, "not stated" if not declared else "yes" if key in declared else "no")
         for key, label in CAPABILITIES
     )
     return ModelDoc(

@@ -65,8 +65,9 @@ def _pages(request: Request) -> Pages:
     state = request.app.state
     pages: Pages | None = getattr(state, "web_pages", None)
     if pages is None:
-        config = state_of(request).config
-        pages = Pages(build_site(config, state.tasks.service.catalog))
+        gateway = state_of(request)
+        site = build_site(gateway.config, state.tasks.service.catalog, gateway.settings.listen_url)
+        pages = Pages(site)
         state.web_pages = pages
     return pages
 
