@@ -109,11 +109,11 @@ def test_chat_model_page(page: Any, site: Site, shots: Path) -> None:
     assert page.get_by_test_id("headline-price").inner_text() == "$3.00 / $15.00"
     tabs = page.get_by_role("tab")
     assert tabs.all_inner_texts() == [
-        "curl (streaming)",
+        "curl",
         "Python · openai",
         "Python · anthropic",
-        "TypeScript · openai",
-        "Go · net/http",
+        "TypeScript",
+        "Go",
     ]
     curl = page.locator('code[data-lang="curl"]')
     assert curl.is_visible()

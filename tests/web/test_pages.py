@@ -141,6 +141,12 @@ def test_unknown_docs_pages_are_a_404_page_in_the_site_layout(site: Site, path: 
     assert "Traceback" not in response.text
 
 
+def test_the_docs_index_answers_with_a_trailing_slash_too(site: Site) -> None:
+    response = httpx.get(site.url + "/docs/")
+    assert response.status_code == 200
+    assert "<h1>Welcome</h1>" in response.text
+
+
 def test_a_hostile_path_is_escaped_on_the_404_page(site: Site) -> None:
     response = httpx.get(site.url + "/docs/models/%3Cscript%3Ealert(1)%3C%2Fscript%3E")
     assert response.status_code == 404

@@ -54,15 +54,17 @@ def q(value: str) -> str:
 def chat_examples(model: ChatModel, url: str) -> tuple[Example, ...]:
     name = q(model.name)
     max_tokens = min(1024, model.max_output_tokens)
-    body = json.dumps(
-        {
-            "model": model.name,
-            "messages": [{"role": "user", "content": "Hello"}],
-            "max_tokens": max_tokens,
-            "stream": True,
-        },
-        indent=2,
-        ensure_ascii=False,
+    body = "\n".join(
+        (
+            "{",
+            f'  "model": {name},',
+            '  "messages": [',
+            '    {"role": "user", "content": "Hello"}',
+            "  ],",
+            f'  "max_tokens": {max_tokens},',
+            '  "stream": true',
+            "}",
+        )
     )
     curl = f"""curl -N {shlex.quote(url + "/v1/chat/completions")} \\
   -H "Authorization: Bearer {API_KEY}" \\
@@ -176,11 +178,11 @@ func main() {{
 }}
 """
     return (
-        Example("curl", "curl (streaming)", curl),
+        Example("curl", "curl", curl),
         Example("python", "Python · openai", openai_py, sdk="openai"),
         Example("python", "Python · anthropic", anthropic_py, sdk="anthropic"),
-        Example("typescript", "TypeScript · openai", openai_ts, sdk="openai"),
-        Example("go", "Go · net/http", go),
+        Example("typescript", "TypeScript", openai_ts, sdk="openai"),
+        Example("go", "Go", go),
     )
 
 
@@ -379,7 +381,7 @@ func main() {{
     return (
         Example("curl", "curl · submit", submit, step="submit"),
         Example("curl", "curl · poll", poll, step="poll"),
-        Example("python", "Python · requests", python),
-        Example("typescript", "TypeScript · fetch", typescript),
-        Example("go", "Go · net/http", go),
+        Example("python", "Python", python),
+        Example("typescript", "TypeScript", typescript),
+        Example("go", "Go", go),
     )
