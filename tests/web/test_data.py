@@ -14,10 +14,10 @@ from typing import Any
 import pytest
 
 from reapi.cli import listen_url
-from reapi.config import ChatModel, Config, build_config
+from reapi.config import Config, build_config
 from reapi.services.tasks.catalog import load_task_models, validate_task_request
 from reapi.settings import Settings
-from reapi.web.data import Site, build_site, chat_doc, decimal_text, usd
+from reapi.web.data import Site, build_site, chat_doc, decimal_text, navigation, usd
 from reapi.web.examples import API_KEY, SAMPLE_MEDIA, TASK_ID, chat_examples, sample_body
 from tests.web.conftest import site_config_raw
 
@@ -252,29 +252,39 @@ def test_media_inputs_get_a_placeholder_of_their_kind() -> None:
     assert sample_body(stem)["stem"] == "vocals"
 
 
-class _Described(ChatModel):
-    """A catalog entry that states its capabilities and describes itself."""
-
-    capabilities: tuple[str, ...] = ("vision", "tools")
-    description: str = "A model written for this test."
-
-
-def test_capabilities_and_description_come_from_the_catalog_entry() -> None:
+def test_capabilities_description_and_unknown_facts_come_from_the_catalog() -> None:
     cfg = config()
-    stated = _Described(**cfg.chat_models["gpt-5.5"].model_dump())
+    stated = cfg.chat_models["gpt-5.5"].model_copy(
+        update={"capabilities": ("vision", "tools"), "description": "Written for this test."}
+    )
     doc = chat_doc(stated, cfg, URL)
-    assert doc.summary == "A model written for this test."
+    assert doc.summary == "Written for this test."
     assert [(c.label, c.value) for c in doc.capabilities] == [
         ("Vision input", "yes"),
         ("Tool use", "yes"),
         ("Thinking", "no"),
+        ("Prompt caching", "no"),
+        ("Video input", "no"),
     ]
     silent = site_of(cfg).models["vendor/tiny-1"]
     assert {c.value for c in silent.capabilities} == {"not stated"}
     assert silent.summary == (
-        "A chat model by vendor with a 32,000-token context window and up to 8,000 output "
-        "tokens per call."
+        "A chat model by vendor, served in the OpenAI and the Anthropic wire formats."
     )
+    hidden = cfg.chat_models["gpt-5.5"].model_copy(update={"unknown": ("max_output_tokens",)})
+    facts = {f.label: f.value for f in chat_doc(hidden, cfg, URL).facts}
+    assert facts["Max output per call"] == "not public (the gateway assumes 128,000 tokens)"
+    assert facts["Context window"] == "1,000,000 tokens"
+
+
+def test_an_embedding_model_shows_no_chat_calls() -> None:
+    cfg = config()
+    embedding = cfg.chat_models["vendor/tiny-1"].model_copy(update={"kind": "embedding"})
+    doc = chat_doc(embedding, cfg, URL)
+    assert doc.kind_label == "Embedding"
+    assert doc.examples == ()
+    assert doc.endpoints == ()
+    assert [g.label for g in navigation([doc])] == ["Embedding"]
 
 
 def test_without_public_url_the_pages_use_the_address_serve_listens_on() -> None:

@@ -231,3 +231,55 @@ def test_the_template_engine_loads_only_when_a_page_is_viewed(database_url: str)
     )
     assert result.returncode == 0, result.stderr[-3000:]
     assert result.stdout.strip() == "ok"
+
+
+def _render_all(config_raw: dict[str, Any]) -> dict[str, str]:
+    config = build_config(config_raw)
+    pages = Pages(build_site(config, load_task_models(config.task_models)))
+    out = {
+        "/pricing": pages.render("/pricing", "pricing.html", page="pricing").decode(),
+        "/docs": pages.render("/docs", "docs_index.html", page="docs", current="").decode(),
+    }
+    for name, doc in pages.site.models.items():
+        template = "model_chat.html" if doc.task_price is None else "model_task.html"
+        key = f"/docs/models/{name}"
+        out[key] = pages.render(key, template, page="docs", current=name, doc=doc).decode()
+    return out
+
+
+def test_every_builtin_catalog_entry_renders_a_page() -> None:
+    """A channel that may carry any task model lists the whole catalog: every entry, priced
+    or not, gets a page with its parameters and examples, and a pricing row."""
+    names = sorted(load_task_models({}))
+    rendered = _render_all(
+        {
+            "channels": [
+                {"name": "all", "type": "reapi", "base_url": "http://127.0.0.1:9", "models": names}
+            ]
+        }
+    )
+    for name in names:
+        html = rendered[f"/docs/models/{name}"]
+        assert f"<h1>{name}</h1>" in html
+        assert html.count('<pre><code data-lang="') == 5
+        assert f'data-model="{name}"' in rendered["/pricing"]
+
+
+def test_an_embedding_model_page_says_it_cannot_be_called_here() -> None:
+    rendered = _render_all(
+        {
+            "channels": [
+                {
+                    "name": "c",
+                    "type": "openai",
+                    "base_url": "http://127.0.0.1:9/v1",
+                    "models": ["vendor/embed-1"],
+                }
+            ],
+            "models": {"vendor/embed-1": {"kind": "embedding", "free": True}},
+        }
+    )
+    html = rendered["/docs/models/vendor/embed-1"]
+    assert 'data-testid="no-endpoint"' in html
+    assert "data-lang=" not in html
+    assert "<h2>Embedding</h2>" in rendered["/docs/models/vendor/embed-1"]

@@ -33,7 +33,14 @@ KIND_LABELS = {
     "chat": "Chat",
     "embedding": "Embedding",
 }
-CAPABILITIES = (("vision", "Vision input"), ("tools", "Tool use"), ("thinking", "Thinking"))
+# Every capability a catalog entry may declare (reapi.catalog.CAPABILITIES), as the pages name it.
+CAPABILITY_LABELS = {
+    "vision": "Vision input",
+    "tools": "Tool use",
+    "thinking": "Thinking",
+    "prompt_caching": "Prompt caching",
+    "video_input": "Video input",
+}
 UNIT_LABELS = {
     "generation": "per generation",
     "image": "per image",
@@ -41,6 +48,7 @@ UNIT_LABELS = {
     "second": "per second of output",
     "source_minute": "per minute of source audio",
     "stem_minute": "per stem per minute of source audio",
+    "thousand_characters": "per 1,000 characters",
 }
 _UNIT_RULES = {
     "generation": "One price per task.",
@@ -51,6 +59,7 @@ _UNIT_RULES = {
     "minute counts whole.",
     "stem_minute": "The rate times the minutes of source audio (a started minute counts "
     "whole) times the number of stems asked for ({count}).",
+    "thousand_characters": "The rate times the number of characters of {count}, divided by 1,000.",
 }
 
 
@@ -253,11 +262,6 @@ def groups_serving(config: Config, model: str) -> list[Group]:
     return [g for n, g in config.groups.items() if n in names]
 
 
-def chat_kind(model: ChatModel) -> str:
-    # Catalog entries may declare another text kind (embedding); chat is the default.
-    return str(getattr(model, "kind", "chat") or "chat")
-
-
 def navigation(docs: Iterable[ModelDoc]) -> tuple[NavGroup, ...]:
     by_kind: dict[str, list[NavItem]] = {}
     for doc in docs:
@@ -320,7 +324,7 @@ def task_price_row(model: TaskModel) -> TaskPriceRow:
     label = KIND_LABELS.get(model.kind, model.kind.title())
     if billing is None:
         return TaskPriceRow(model.name, href, label, "", None, (), missing="billing not public")
-    unit = UNIT_LABELS.get(billing.unit, billing.unit)
+    unit = UNIT_LABELS.get(billing.unit, "per " + billing.unit.replace("_", " "))
     if billing.unit == "second" and billing.seconds is not None:
         unit += f" ({billing.seconds} s per task)"
     credits: Decimal | Mapping[str, Decimal] | None = billing.credits
@@ -342,27 +346,28 @@ def _range(low: Decimal, high: Decimal) -> str:
 
 def chat_doc(model: ChatModel, config: Config, url: str) -> ModelDoc:
     groups = groups_serving(config, model.name)
-    kind = chat_kind(model)
-    described = str(getattr(model, "description", "") or "")
+    kind = model.kind
     owner = model.owned_by
-    summary = described or (
-        f"A chat model by {owner} with a {tokens(model.context_window)}-token context window "
-        f"and up to {tokens(model.max_output_tokens)} output tokens per call."
+    summary = model.description or (
+        f"A {kind} model by {owner}, served in the OpenAI and the Anthropic wire formats."
     )
+    # The gateway has no embeddings endpoint yet: such a model's page says so instead of
+    # showing chat calls it would not answer.
+    chat = kind == "chat"
     facts = (
         Fact("Model id", model.name),
         Fact("Provider", owner),
-        Fact("Context window", f"{tokens(model.context_window)} tokens"),
-        Fact("Max output per call", f"{tokens(model.max_output_tokens)} tokens"),
+        Fact("Context window", _stated(model, "context_window")),
+        Fact("Max output per call", _stated(model, "max_output_tokens")),
         Fact("Default max_tokens", f"{tokens(model.default_max_tokens)} tokens"),
         Fact("temperature range", _range(*model.temperature_range)),
         Fact("top_p range", _range(*model.top_p_range)),
     )
     # An entry that lists no capability at all has not said; one that lists some has.
-    declared = getattr(model, "capabilities", None) or ()
+    declared = model.capabilities
     capabilities = tuple(
         Fact(label, "not stated" if not declared else "yes" if key in declared else "no")
-        for key, label in CAPABILITIES
+        for key, label in CAPABILITY_LABELS.items()
     )
     return ModelDoc(
         name=model.name,
@@ -376,16 +381,26 @@ def chat_doc(model: ChatModel, config: Config, url: str) -> ModelDoc:
             Endpoint("POST", f"{url}/v1/chat/completions", "OpenAI-compatible"),
             Endpoint("POST", f"{url}/v1/messages", "Anthropic-native"),
             Endpoint("POST", f"{url}/v1/messages/count_tokens", "count input tokens, free"),
-        ),
-        body=chat_body(model, groups),
+        )
+        if chat
+        else (),
+        body=chat_body(model, groups) if chat else (),
         groups=tuple(group_row(g) for g in groups),
-        examples=examples.chat_examples(model, url),
+        examples=examples.chat_examples(model, url) if chat else (),
         prices=tuple(
             GroupPrice(g.name, decimal_text(g.price_ratio), chat_rates(model, g.price_ratio))
             for g in groups
         ),
         free=model.free or not model.priced,
     )
+
+
+def _stated(model: ChatModel, fact: str) -> str:
+    """A token count from the catalog, or what the gateway assumes when it is not public."""
+    value = f"{tokens(getattr(model, fact))} tokens"
+    if fact in model.unknown:
+        return f"not public (the gateway assumes {value})"
+    return value
 
 
 def chat_body(model: ChatModel, groups: Sequence[Group]) -> tuple[BodyField, ...]:
