@@ -298,3 +298,9 @@ def test_without_public_url_the_pages_use_the_address_serve_listens_on() -> None
     assert listen_url("gw.internal", 80) == "http://gw.internal:80"
     environ = {"REAPI_LISTEN_URL": "http://10.0.0.5:9000/"}
     assert Settings.from_env(environ).listen_url == "http://10.0.0.5:9000"
+
+
+def test_only_pages_with_a_sample_media_url_ask_to_replace_it() -> None:
+    site = site_of(config())
+    assert site.models["audio-stem-separator"].placeholder_media
+    assert not site.models["gpt-image-2"].placeholder_media

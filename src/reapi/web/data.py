@@ -203,6 +203,8 @@ class ModelDoc:
     modes: tuple[Fact, ...] = ()
     exclusive: tuple[str, ...] = ()
     free: bool = False
+    # The task examples carry a sample media URL the reader replaces with their own file.
+    placeholder_media: bool = False
 
 
 @dataclass(frozen=True)
@@ -525,6 +527,7 @@ def task_doc(model: TaskModel, url: str) -> ModelDoc:
             Fact(mode.name, _mode_text(mode.when_any, mode.requires)) for mode in model.modes
         ),
         exclusive=tuple(" and ".join(group) for group in model.exclusive),
+        placeholder_media=examples.uses_placeholder_media(examples.sample_body(model)),
     )
 
 

@@ -29,6 +29,11 @@ PROMPTS = {
     "audio": "A warm acoustic folk song about a long road home",
 }
 LYRICS = "[Verse]\nStreetlights hum a quiet tune\n[Chorus]\nWe sing until the morning comes"
+# Sample text for a field by its name, where the name says what the text is.
+TEXTS = {
+    "lyrics": LYRICS,
+    "text": "Hello! This sentence was written by a person and spoken by a machine.",
+}
 # Placeholders for media inputs, by the kind of media a field most likely takes.
 SAMPLE_MEDIA = {
     "audio": "https://example.com/song.mp3",
@@ -210,7 +215,7 @@ def sample_value(name: str, spec: FieldSpec, kind: str) -> Any:
     if spec.type == "url":
         return SAMPLE_MEDIA[_media_of(name, kind)]
     if spec.type == "string":
-        text = LYRICS if name == "lyrics" else PROMPTS.get(kind, "Hello")
+        text = TEXTS.get(name) or PROMPTS.get(kind, "Hello")
         if spec.max_length is not None:
             text = text[: spec.max_length]
         return text
@@ -223,6 +228,12 @@ def sample_value(name: str, spec: FieldSpec, kind: str) -> Any:
     if spec.type == "object" and spec.properties:
         return {n: sample_value(n, s, kind) for n, s in spec.properties.items() if s.required}
     return ""
+
+
+def uses_placeholder_media(body: Any) -> bool:
+    """Whether a sample body holds a placeholder media URL the reader must replace."""
+    text = json.dumps(body)
+    return any(url in text for url in SAMPLE_MEDIA.values())
 
 
 def _media_of(name: str, kind: str) -> str:
