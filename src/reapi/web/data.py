@@ -205,6 +205,8 @@ class ModelDoc:
     free: bool = False
     # The task examples carry a sample media URL the reader replaces with their own file.
     placeholder_media: bool = False
+    # The few facts shown as cards at the top of a page.
+    headline: tuple[Fact, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -394,6 +396,13 @@ def chat_doc(model: ChatModel, config: Config, url: str) -> ModelDoc:
             for g in groups
         ),
         free=model.free or not model.priced,
+        headline=tuple(
+            Fact(label, "not public" if fact in model.unknown else f"{tokens(value)} tokens")
+            for fact, label, value in (
+                ("context_window", "Context window", model.context_window),
+                ("max_output_tokens", "Max output per call", model.max_output_tokens),
+            )
+        ),
     )
 
 
@@ -528,6 +537,7 @@ def task_doc(model: TaskModel, url: str) -> ModelDoc:
         ),
         exclusive=tuple(" and ".join(group) for group in model.exclusive),
         placeholder_media=examples.uses_placeholder_media(examples.sample_body(model)),
+        headline=(Fact("Time limit", f"{model.timeout_seconds:,} s"),),
     )
 
 
