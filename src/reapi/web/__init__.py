@@ -42,7 +42,7 @@ async def model_page(request: Request) -> Response:
 async def docs_other(request: Request) -> Response:
     from reapi.web import pages
 
-    if not request.path_params["rest"]:  # /docs/
+    if not request.path_params["page"]:  # /docs/
         return pages.docs_index(request)
     return pages.not_found(request, "There is no docs page at this address.")
 
@@ -59,6 +59,6 @@ def routes() -> list[Route]:
         Route("/pricing", pricing, methods=["GET", "HEAD"]),
         Route("/docs", docs_index, methods=["GET", "HEAD"]),
         Route("/docs/models/{model:path}", model_page, methods=["GET", "HEAD"]),
-        Route("/docs/{rest:path}", docs_other, methods=["GET", "HEAD"]),
+        Route("/docs/{page:path}", docs_other, methods=["GET", "HEAD"]),
         Route("/static/{name}", static, methods=["GET", "HEAD"]),
     ]
