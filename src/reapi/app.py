@@ -42,6 +42,7 @@ from reapi.services.upstream import UpstreamClient
 from reapi.settings import Settings
 from reapi.storage.db import Database
 from reapi.storage.hot_ledger import hot_ledger_for
+from reapi.web import routes as web_routes
 from reapi.worker.runtime import TaskRuntime
 
 log = logging.getLogger("reapi")
@@ -157,7 +158,6 @@ def create_app(settings: Settings, config: Config | None = None) -> FastRoutes:
         Route("/v1/chat/completions", chat_http.chat_completions, methods=["POST"]),
         Route("/v1/messages", chat_http.messages, methods=["POST"]),
         Route("/v1/messages/count_tokens", chat_http.count_tokens, methods=["POST"]),
-        Route("/", chat_http.warm_up, methods=["HEAD", "GET"]),
         Route("/api/hello", chat_http.warm_up, methods=["HEAD", "GET"]),
         Route("/v1/models", meta.list_models, methods=["GET"]),
         Route("/healthz", meta.healthz, methods=["GET"]),
@@ -166,6 +166,7 @@ def create_app(settings: Settings, config: Config | None = None) -> FastRoutes:
         *account.routes,
         *admin.routes,
         *tasks_http.routes(),
+        *web_routes(),
     ]
     app = Starlette(
         routes=routes,

@@ -115,6 +115,15 @@ def cli(ctx: click.Context) -> None:
         raise click.ClickException(f"bad environment setting: {exc}") from None
 
 
+def listen_url(host: str, port: int) -> str:
+    """The URL a client on this machine reaches ``serve`` at (a wildcard address is not one)."""
+    if host in ("", "0.0.0.0", "::"):  # noqa: S104 - naming the wildcard, not binding it
+        host = "127.0.0.1"
+    if ":" in host:
+        host = f"[{host}]"
+    return f"http://{host}:{port}"
+
+
 @cli.command()
 @click.option("--config", "config_path", type=click.Path(path_type=Path), help="YAML config file.")
 @click.option("--host", default="127.0.0.1", show_default=True)
@@ -172,6 +181,7 @@ def serve(
         # Workers build their own app from the environment: hand the config path down.
         os.environ["REAPI_CONFIG"] = str(settings.config_path.resolve())
     os.environ["REAPI_WORKERS"] = str(workers)
+    os.environ["REAPI_LISTEN_URL"] = listen_url(host, port)
     uvicorn.run(
         "reapi.app:app_from_environment",
         factory=True,

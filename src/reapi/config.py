@@ -144,6 +144,17 @@ class TaskS3(_Strict):
     prefix: str = ""
 
 
+def _origin_url(value: str | None) -> str | None:
+    if value is not None and not re.match(r"^https?://[^/\s]+", value):
+        raise ValueError("public_url must be an http(s) URL")
+    return value.rstrip("/") if value is not None else None
+
+
+# Where the docs pages say the gateway is when the operator has not set ``public_url``: the
+# address ``reapi serve`` listens on by default.
+DEFAULT_PUBLIC_URL = "http://127.0.0.1:8000"
+
+
 class TaskSettings(_Strict):
     """The task gateway's runtime: media store, workers, webhooks (docs/tasks.md)."""
 
@@ -166,15 +177,13 @@ class TaskSettings(_Strict):
     # upstreams and media hosts on a trusted private network (and the test suite).
     allow_private: list[str] = []
 
-    @field_validator("public_url")
-    @classmethod
-    def _origin(cls, value: str | None) -> str | None:
-        if value is not None and not re.match(r"^https?://[^/\s]+", value):
-            raise ValueError("public_url must be an http(s) URL")
-        return value.rstrip("/") if value is not None else None
+    _origin = field_validator("public_url")(_origin_url)
 
 
 class Config(_Strict):
+    # The origin customers reach the gateway at (scheme, host, optional port and path prefix);
+    # the docs pages put it in every example. None: DEFAULT_PUBLIC_URL on the pages.
+    public_url: str | None = None
     channels: list[Channel] = []
     chat_models: dict[str, ChatModel] = {}
     # Entries of ``models:`` that declare a ``kind`` other than chat belong to the task gateway.
@@ -183,6 +192,13 @@ class Config(_Strict):
     billing: Billing = Billing()
     server: dict[str, Any] = {}
     tasks: TaskSettings = TaskSettings()
+
+    _origin = field_validator("public_url")(_origin_url)
+
+    @property
+    def site_url(self) -> str:
+        """The gateway's public origin, as the docs pages print it."""
+        return self.public_url or DEFAULT_PUBLIC_URL
 
 
 def load_config(path: Path | None, environ: Mapping[str, str]) -> Config:
@@ -200,7 +216,15 @@ def load_config(path: Path | None, environ: Mapping[str, str]) -> Config:
 
 
 def build_config(raw: Mapping[str, Any]) -> Config:
-    unknown = set(raw) - {"channels", "models", "groups", "billing", "server", "tasks"}
+    unknown = set(raw) - {
+        "public_url",
+        "channels",
+        "models",
+        "groups",
+        "billing",
+        "server",
+        "tasks",
+    }
     if unknown:
         raise ConfigError(f"unknown top-level config keys: {', '.join(sorted(unknown))}")
     models_raw = raw.get("models") or {}
@@ -232,6 +256,7 @@ def build_config(raw: Mapping[str, Any]) -> Config:
             raise ConfigError(_describe(exc, prefix=f"models.{name}.")) from None
     try:
         config = Config(
+            public_url=raw.get("public_url"),
             channels=raw.get("channels") or [],
             chat_models=chat_models,
             task_models=tasks,

@@ -52,6 +52,9 @@ class Settings:
     pg_synchronous_commit: bool = False
     # Serve the local demo model with no config file (reapi serve --demo).
     demo: bool = False
+    # The address ``reapi serve`` listens on, as a URL: what the docs pages print when the
+    # config sets no public_url.
+    listen_url: str | None = None
     environ: Mapping[str, str] = field(default_factory=dict, repr=False)
 
     @classmethod
@@ -88,5 +91,7 @@ class Settings:
             values["demo"] = True
         if raw := env.get("REAPI_WORKERS"):
             values["workers"] = int(raw)
+        if url := env.get("REAPI_LISTEN_URL"):
+            values["listen_url"] = url.rstrip("/")
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)  # type: ignore[arg-type]

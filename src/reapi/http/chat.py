@@ -127,5 +127,6 @@ async def count_tokens(request: Request) -> Response:
 
 
 async def warm_up(request: Request) -> Response:
-    """``HEAD /`` and ``HEAD /api/hello``: connection warm-ups some clients (Claude Code) send."""
+    """``HEAD /api/hello``: a connection warm-up some clients (Claude Code) send. ``HEAD /``,
+    the other one, is answered the same way by ``reapi.web``."""
     return Response(b"", 200)

@@ -131,6 +131,8 @@ class TaskRuntime:
         )
         downloads = aiohttp.ClientSession(connector=guarded_connector(policy))
         store = media_store(tasks)
+        # Output URLs use the tasks section's origin, else the gateway's own (else the poll's).
+        public_url = tasks.public_url or config.public_url
         owner = f"{settings.node_id}/{os.getpid()}/{secrets.token_hex(3)}"
         worker = TaskWorker(
             db,
@@ -150,7 +152,7 @@ class TaskRuntime:
                 secret.encode(),
                 max_attempts=tasks.webhook_max_attempts,
                 backoff=tasks.webhook_backoff,
-                public_url=tasks.public_url,
+                public_url=public_url,
             )
             if secret
             else None
@@ -162,7 +164,7 @@ class TaskRuntime:
             channels,
             policy=policy,
             probe_session=downloads,
-            public_url=tasks.public_url,
+            public_url=public_url,
             webhooks_enabled=webhooks is not None,
             on_submitted=worker.wake,
         )
