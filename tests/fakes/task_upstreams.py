@@ -83,6 +83,8 @@ class Behaviour:
     error: str = "generation failed upstream"
     # Seconds the create call takes before answering (a slow synchronous generation).
     create_delay: float = 0.0
+    # Origin the output URLs name instead of this fake's own (a CDN, or a dead host).
+    output_origin: str | None = None
 
 
 @dataclass
@@ -187,7 +189,8 @@ class FakeUpstream:
 
     def media_urls(self, job: Job) -> list[str]:
         ext = _EXT[job.media]
-        return [f"{self.base_url}/media/{job.id}/{i}.{ext}" for i in range(self.behaviour.outputs)]
+        origin = self.behaviour.output_origin or self.base_url
+        return [f"{origin}/media/{job.id}/{i}.{ext}" for i in range(self.behaviour.outputs)]
 
     async def _media(self, request: web.Request) -> web.Response:
         job = self.jobs.get(request.match_info["job"])

@@ -3,6 +3,7 @@ upstreams speaking each provider's wire format, real database and media store.""
 
 from __future__ import annotations
 
+import logging
 import re
 import threading
 import time
@@ -15,6 +16,7 @@ import pytest
 from reapi.money import UNITS_PER_CREDIT, credits_to_units
 from reapi.settings import Settings
 from reapi.worker.webhooks import SIGNATURE_HEADER, verify
+from tests.fakes.server import free_port
 from tests.fakes.task_upstreams import MP3_BYTES, MP4_BYTES, PNG_1X1
 from tests.task_gateway import (
     WEBHOOK_SECRET,
@@ -331,7 +333,7 @@ def test_failed_task_is_refunded_exactly_once(gw: TaskGateway, fakes: TaskFakes)
     assert task["status"] == "failed"
     assert task["output"] is None
     assert task["error"]["code"] == 50002
-    assert "generation failed upstream" in task["error"]["message"]
+    assert task["error"]["message"] == "Upstream provider failed"
     assert REQUEST_ID.match(task["error"]["request_id"])
     assert gw.balance(name) == 1000 * C
     for _ in range(5):
@@ -361,6 +363,46 @@ def test_expired_output_url_fails_and_refunds(gw: TaskGateway, fakes: TaskFakes)
     task_id = gw.submit(key, "videos", body).json()["id"]
     task = gw.wait(key, task_id)
     assert task["status"] == "failed" and task["error"]["code"] == 50005
+    assert gw.balance(name) == 1000 * C
+
+
+def test_failures_tell_the_client_no_upstream_host_and_the_log_the_cause(
+    gw: TaskGateway, fakes: TaskFakes, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING, logger="reapi")
+    port = free_port()  # nothing listens there
+    dead = f"http://127.0.0.1:{port}"
+    name, key = gw.user("1000")
+    # 50005: the upstream's output sits on a host that refuses the connection.
+    fakes.replicate.behaviour.output_origin = dead
+    body = {"model": "veo3.1-fast-official", "prompt": "x", "duration": 4, "resolution": "720p"}
+    lost = gw.wait(key, gw.submit(key, "videos", body).json()["id"])["error"]
+    assert lost["code"] == 50005
+    assert lost["message"] == (
+        "Upstream output could not be retrieved: the file could not be downloaded"
+    )
+    # 50002: the chained gateway fails its create call with words about its own internals.
+    fakes.reapi.behaviour.create_status = 500
+    fakes.reapi.behaviour.create_error = "database at 10.1.2.3:5432 is down"
+    failed = gw.wait(key, gw.submit(key, "audio", {"model": "mureka-v9-song", "lyrics": "la"})
+                     .json()["id"])["error"]  # fmt: skip
+    assert (failed["code"], failed["message"]) == (50002, "Upstream provider failed")
+    # 20018: the client's source sits on that dead host.
+    source = {"model": "audio-stem-separator", "stem": "vocals", "audio_url": f"{dead}/a.wav"}
+    refused = gw.submit(key, "audio", source).json()["error"]
+    assert refused["code"] == 20018
+    assert refused["message"] == (
+        "audio_url: Source media could not be fetched or its length read: "
+        "the file could not be downloaded"
+    )
+    for error in (lost, failed, refused):
+        assert str(port) not in error["message"] and "Error" not in error["message"]
+        assert REQUEST_ID.match(error["request_id"])
+    # The operator finds each cause in the log by the request id the client was given.
+    logged = [r.getMessage() for r in caplog.records]
+    for error, cause in ((lost, f"127.0.0.1:{port}"), (failed, "10.1.2.3:5432"),
+                         (refused, f"127.0.0.1:{port}")):  # fmt: skip
+        assert any(error["request_id"] in line and cause in line for line in logged), error
     assert gw.balance(name) == 1000 * C
 
 

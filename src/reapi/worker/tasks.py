@@ -233,7 +233,8 @@ class TaskWorker:
         if model is None or channel is None or channel.type not in self._adapters:
             raise TaskError(
                 TaskErrorCode.NO_CHANNEL_AVAILABLE,
-                f"channel {task.channel!r} for {task.model} is no longer configured",
+                f"No upstream channel serves {task.model} any more",
+                detail=f"channel {task.channel!r} for {task.model} is no longer configured",
             )
         adapter = self._adapters[channel.type]
         if task.phase == "submitting":
@@ -335,13 +336,14 @@ async def fail_task(db: Database, task: Task, error: TaskError, *, owner: str | 
     """End the task as failed and refund its price, in one transaction, exactly once. Returns
     False when the task had already ended (or ``owner`` no longer holds it): nothing changed."""
     now = utcnow()
+    request_id = task.request_id or new_request_id()
     async with db.session() as session:
         ended = await tasks_sql.end(
             session,
             task.id,
             owner,
             status="failed",
-            error=error_record(error, task.request_id or new_request_id()),
+            error=error_record(error, request_id),
             finished_at=now,
             **_callback_due(task, now),
         )
@@ -359,7 +361,14 @@ async def fail_task(db: Database, task: Task, error: TaskError, *, owner: str | 
                 note=f"task failed: {int(error.code)}",
             )
     if ended:
-        log.info("task %s failed (%d) and was refunded: %s", task.id, error.code, error.message)
+        # The client sees the code and a stable message; the cause is here, by request id.
+        log.warning(
+            "task %s (%s) failed with %d and was refunded: %s",
+            task.id,
+            request_id,
+            error.code,
+            error.detail or error.message,
+        )
     return ended
 
 

@@ -4,7 +4,9 @@ naming why a task failed.
 ``download_output`` fetches one output file through the caller's session, which must be built
 on ``urls.guarded_connector`` (upstream output URLs are attacker-influenced: a hostile or
 compromised upstream could point them at internal services). ``submit_failure`` and
-``job_failure`` turn adapter outcomes into the task error code a failed task shows.
+``job_failure`` turn adapter outcomes into the task error code a failed task shows. What a
+client reads never holds exception text, upstream hosts or ports: those go in
+``TaskError.detail``, for the log.
 """
 
 from __future__ import annotations
@@ -19,12 +21,49 @@ from reapi.providers.tasks.base import LAST_FRAME, JobOutput, JobState, SubmitEr
 
 DEFAULT_MAX_BYTES = 512 * 1024 * 1024
 _DOWNLOAD_TIMEOUT = aiohttp.ClientTimeout(total=600, sock_connect=10, sock_read=60)
+_MIB = 1024 * 1024
 
 
 @dataclass(frozen=True, slots=True)
 class Media:
     data: bytes
     content_type: str | None
+
+
+class DownloadFailed(Exception):
+    """A file could not be fetched. ``reason`` may be shown to a client (it names no host and
+    carries no exception text); ``detail`` says what happened, for the operator's log."""
+
+    def __init__(self, reason: str, detail: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.detail = detail
+
+
+async def download(session: aiohttp.ClientSession, url: str, *, max_bytes: int) -> Media:
+    """The bytes at ``url``, through ``session`` (built on ``urls.guarded_connector``).
+    Raises ``DownloadFailed`` when it answers other than 200, breaks off, or exceeds
+    ``max_bytes``."""
+    limit = f"{max_bytes // _MIB} MiB" if max_bytes >= _MIB else f"{max_bytes} bytes"
+    too_large = f"the file is too large (over {limit})"
+    try:
+        async with session.get(url, timeout=_DOWNLOAD_TIMEOUT, max_redirects=5) as resp:
+            if resp.status != 200:
+                raise DownloadFailed(
+                    f"the file answered HTTP {resp.status}", f"GET {url}: HTTP {resp.status}"
+                )
+            if (resp.content_length or 0) > max_bytes:
+                raise DownloadFailed(too_large, f"GET {url}: {resp.content_length} bytes")
+            chunks: list[bytes] = []
+            size = 0
+            async for chunk in resp.content.iter_chunked(1 << 16):
+                size += len(chunk)
+                if size > max_bytes:
+                    raise DownloadFailed(too_large, f"GET {url}: over {max_bytes} bytes")
+                chunks.append(chunk)
+            return Media(b"".join(chunks), resp.headers.get("Content-Type"))
+    except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+        raise DownloadFailed("the file could not be downloaded", f"GET {url}: {exc!r}") from exc
 
 
 async def download_output(
@@ -36,32 +75,17 @@ async def download_output(
         return Media(output.data, output.content_type)
     if output.url is None:
         raise TaskError(
-            TaskErrorCode.OUTPUT_UNAVAILABLE, "upstream output has neither URL nor data"
+            TaskErrorCode.OUTPUT_UNAVAILABLE, detail="upstream output has neither URL nor data"
         )
     try:
-        async with session.get(output.url, timeout=_DOWNLOAD_TIMEOUT, max_redirects=5) as resp:
-            if resp.status != 200:
-                raise TaskError(
-                    TaskErrorCode.OUTPUT_UNAVAILABLE,
-                    f"upstream output answered HTTP {resp.status} (expired or removed)",
-                )
-            if (resp.content_length or 0) > max_bytes:
-                raise TaskError(TaskErrorCode.OUTPUT_UNAVAILABLE, "upstream output is too large")
-            chunks: list[bytes] = []
-            size = 0
-            async for chunk in resp.content.iter_chunked(1 << 16):
-                size += len(chunk)
-                if size > max_bytes:
-                    raise TaskError(
-                        TaskErrorCode.OUTPUT_UNAVAILABLE, "upstream output is too large"
-                    )
-                chunks.append(chunk)
-            content_type = resp.headers.get("Content-Type") or output.content_type
-            return Media(b"".join(chunks), content_type)
-    except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+        media = await download(session, output.url, max_bytes=max_bytes)
+    except DownloadFailed as exc:
         raise TaskError(
-            TaskErrorCode.OUTPUT_UNAVAILABLE, f"upstream output could not be fetched: {exc!r}"
+            TaskErrorCode.OUTPUT_UNAVAILABLE,
+            f"{TaskErrorCode.OUTPUT_UNAVAILABLE.default_message}: {exc.reason}",
+            detail=exc.detail,
         ) from exc
+    return Media(media.data, media.content_type or output.content_type)
 
 
 def task_output(kind: MediaKind, mirrored: Sequence[tuple[JobOutput, str]]) -> TaskOutput:
@@ -82,14 +106,26 @@ def task_output(kind: MediaKind, mirrored: Sequence[tuple[JobOutput, str]]) -> T
 
 def submit_failure(error: SubmitError) -> TaskError:
     """What the client sees when the create call failed. Content refusals are the caller's
-    (50006, still refunded); anything else is the upstream's fault (50002)."""
-    code = TaskErrorCode.UPSTREAM_REJECTED if error.rejected else TaskErrorCode.UPSTREAM_FAILED
-    return TaskError(code, error.message)
+    (50006, still refunded) and carry the upstream's reason; anything else is the upstream's
+    fault (50002), told in the code's own words, with the cause only in the log."""
+    if error.rejected:
+        return _refused(error.reason, error.message)
+    return TaskError(TaskErrorCode.UPSTREAM_FAILED, detail=error.message)
 
 
 def job_failure(state: JobState) -> TaskError:
     assert state.status == "failed"
-    return TaskError(TaskErrorCode.UPSTREAM_FAILED, state.error or "upstream job failed")
+    detail = state.error or "upstream job failed"
+    if state.refusal is not None:
+        return _refused(state.refusal, detail)
+    return TaskError(TaskErrorCode.UPSTREAM_FAILED, detail=detail)
+
+
+def _refused(reason: str | None, detail: str) -> TaskError:
+    message = TaskErrorCode.UPSTREAM_REJECTED.default_message
+    return TaskError(
+        TaskErrorCode.UPSTREAM_REJECTED, f"{message}: {reason}" if reason else None, detail=detail
+    )
 
 
 def timeout_failure(timeout_seconds: int) -> TaskError:
