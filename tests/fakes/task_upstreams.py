@@ -85,6 +85,8 @@ class Behaviour:
     create_delay: float = 0.0
     # Origin the output URLs name instead of this fake's own (a CDN, or a dead host).
     output_origin: str | None = None
+    # Media downloads answer 302 to the same path on this origin.
+    redirect_media_to: str | None = None
 
 
 @dataclass
@@ -196,6 +198,8 @@ class FakeUpstream:
         job = self.jobs.get(request.match_info["job"])
         if job is None:
             return web.Response(status=404)
+        if self.behaviour.redirect_media_to is not None:
+            raise web.HTTPFound(self.behaviour.redirect_media_to + request.path)
         state = self.downloads.setdefault(request.path, _Download())
         now = time.monotonic()
         b = self.behaviour

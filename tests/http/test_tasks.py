@@ -13,6 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from reapi.config import build_config
 from reapi.money import UNITS_PER_CREDIT, credits_to_units
 from reapi.settings import Settings
 from reapi.worker.webhooks import SIGNATURE_HEADER, verify
@@ -25,6 +26,7 @@ from tests.task_gateway import (
     WebhookReceiver,
     creates,
     task_config,
+    task_config_raw,
 )
 
 REQUEST_ID = re.compile(r"^req_[0-9a-f-]{36}$")
@@ -530,6 +532,54 @@ def test_outputs_land_in_the_configured_directory(gw: TaskGateway) -> None:
     assert gw.wait(key, task_id)["status"] == "completed"
     media_dir = Path(gw.config.tasks.media_dir)
     assert (media_dir / "tasks" / task_id[5:] / "0.png").read_bytes() == PNG_1X1
+
+
+@pytest.fixture(scope="module")
+def strict_gw(
+    fakes: TaskFakes, database_url: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[TaskGateway]:
+    """A gateway whose address guard allows nothing private, with one channel of its own (a
+    chained gateway on 127.0.0.1), so no other gateway's worker takes its tasks, and no
+    webhooks, so it does not deliver (and fail to deliver) the other gateway's."""
+    raw = task_config_raw(
+        fakes, tmp_path_factory.mktemp("strict-media"), allow_private=[], webhook_secret=None
+    )
+    raw["channels"] = [
+        {"name": "private-partner", "type": "reapi", "base_url": fakes.reapi.base_url + "/api/v1",
+         "api_key": "test-key", "models": ["mureka-v9-song"]},
+    ]  # fmt: skip
+    settings = Settings(database_url=database_url, key_cache_seconds=0.2)
+    gateway = TaskGateway(settings, build_config(raw))
+    yield gateway
+    gateway.stop()
+
+
+def test_outputs_on_the_channels_own_private_origin_are_mirrored(
+    strict_gw: TaskGateway, fakes: TaskFakes
+) -> None:
+    _, key = strict_gw.user("1000")
+    song = {"model": "mureka-v9-song", "lyrics": "la la", "number_of_songs": 2}
+    task = strict_gw.wait(key, strict_gw.submit(key, "audio", song).json()["id"])
+    assert task["status"] == "completed", task
+    for url in task["output"]["audio_urls"]:
+        assert url.startswith(strict_gw.url) and httpx.get(url).content == MP3_BYTES
+
+
+@pytest.mark.parametrize("how", ["elsewhere", "redirected"])
+def test_outputs_off_the_channels_origin_still_pass_the_guard(
+    strict_gw: TaskGateway, fakes: TaskFakes, how: str
+) -> None:
+    other = fakes.replicate  # another private origin, which records what reaches it
+    if how == "elsewhere":
+        fakes.reapi.behaviour.output_origin = other.base_url
+    else:
+        fakes.reapi.behaviour.redirect_media_to = other.base_url
+    name, key = strict_gw.user("1000")
+    song = {"model": "mureka-v9-song", "lyrics": "la la"}
+    task = strict_gw.wait(key, strict_gw.submit(key, "audio", song).json()["id"])
+    assert task["status"] == "failed" and task["error"]["code"] == 50005
+    assert other.requests == []
+    assert strict_gw.balance(name) == 1000 * C
 
 
 # Webhooks -------------------------------------------------------------------------------

@@ -64,3 +64,31 @@ def test_what_we_render_the_reapi_adapter_reads() -> None:
     assert task_state(render_task(TaskView("task_1", "m", "audio", "processing", 1))).status == (
         "processing"
     )
+
+
+async def test_a_channel_origin_is_matched_exactly() -> None:
+    import aiohttp
+
+    from reapi.services.tasks.outputs import ChannelOrigin
+
+    async with aiohttp.ClientSession() as session:
+        origin = ChannelOrigin.of("http://10.0.0.5/api/v1", session)
+        assert origin is not None
+        for url in (
+            "http://10.0.0.5/media/tasks/1/0.mp3",
+            "http://10.0.0.5:80/x",
+            "HTTP://10.0.0.5/x",
+        ):
+            assert origin.serves(url), url
+        for url in (
+            "https://10.0.0.5/x",
+            "http://10.0.0.5:8080/x",
+            "http://10.0.0.6/x",
+            "http://10.0.0.5.nip.io/x",
+            "http://10.0.0.5@169.254.169.254/x",
+            "http://[::ffff:10.0.0.5]/x",
+            "ftp://10.0.0.5/x",
+            "not a url",
+        ):
+            assert not origin.serves(url), url
+        assert ChannelOrigin.of("", session) is None
