@@ -4,6 +4,7 @@ not, tools and images, errors in each SDK's own envelope, and what the upstream 
 from __future__ import annotations
 
 import base64
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -425,6 +426,38 @@ def test_upstream_breaking_off_is_an_error_event(both: Gateway, upstream: FakeOp
         },
     )
     assert "event: error" in response.text and "message_stop" not in response.text
+
+
+@pytest.mark.parametrize(
+    ("endpoint", "model", "event"),
+    [
+        # relayed as is: Anthropic client, Anthropic channel
+        ("/v1/messages", "claude-sonnet-4-6", b"event: content_block_delta\ndata: {oops\n\n"),
+        ("/v1/messages", "claude-sonnet-4-6", b"event: content_block_delta\ndata: [1]\n\n"),
+        # translated, either way
+        ("/v1/messages", "gpt-5.5", b"data: [1]\n\n"),
+        ("/v1/chat/completions", "claude-sonnet-4-6", b"event: ping\ndata: 7\n\n"),
+    ],
+)
+def test_a_malformed_upstream_event_ends_the_stream_free(
+    both: Gateway, upstream: FakeOpenAI, endpoint: str, model: str, event: bytes
+) -> None:
+    name, key = both.user(credit="1")
+    upstream.enqueue(Reply(text=" ".join(["word"] * 200), interval=0.02, inject={4: event}))
+    response = httpx.post(
+        both.url + endpoint,
+        headers={"x-api-key": key, "authorization": f"Bearer {key}"},
+        json={"model": model, "max_tokens": 500, "stream": True,
+              "messages": [{"role": "user", "content": "Hi"}]},
+    )  # fmt: skip
+    assert response.status_code == 200
+    assert "malformed" in response.text
+    assert "message_stop" not in response.text and "[DONE]" not in response.text
+    deadline = time.monotonic() + 5
+    while not upstream.requests[0].disconnected:
+        assert time.monotonic() < deadline, "the gateway kept reading a corrupt stream"
+        time.sleep(0.05)
+    assert both.balance(name).balance == 10**9  # not charged
 
 
 def test_channel_default_version_when_the_client_sends_none(

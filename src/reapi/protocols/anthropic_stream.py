@@ -27,6 +27,7 @@ from reapi.protocols.anthropic_convert import (
 )
 from reapi.protocols.anthropic_messages import error_event
 from reapi.protocols.canonical import (
+    MALFORMED_EVENT,
     Finish,
     StreamEnd,
     StreamError,
@@ -67,11 +68,11 @@ class AnthropicStreamReader:
             # Not JSON, or JSON of a shape Anthropic never sends: the stream is corrupt, and
             # the client must hear that rather than get a shortened answer.
             self._ended = True
-            return [StreamError("api_error", "The upstream sent a malformed stream event.")]
+            return [StreamError("api_error", MALFORMED_EVENT)]
 
     def _read(self, data: Any, event_name: str | None) -> list[StreamEvent]:
         if not isinstance(data, dict):
-            return []
+            raise TypeError("an event must be a JSON object")
         kind = data.get("type") or event_name
         if kind == "message_start":
             message = data.get("message") or {}

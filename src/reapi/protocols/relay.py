@@ -11,6 +11,7 @@ from typing import Any
 import orjson
 
 from reapi.protocols import openai_chat
+from reapi.protocols.canonical import MALFORMED_EVENT
 from reapi.protocols.openai_stream import DONE
 from reapi.protocols.sse import SSEEvent, encode_event
 from reapi.protocols.usage import Usage
@@ -27,6 +28,11 @@ class OpenAIRelay:
         self.output_chars = 0
         self.finished = False
 
+    @property
+    def done(self) -> bool:
+        """The client's stream is over (finished, or ended by an error): read no further."""
+        return self._done
+
     def feed(self, event: SSEEvent) -> list[bytes]:
         if self._done:
             return []
@@ -35,10 +41,15 @@ class OpenAIRelay:
             return [DONE]
         try:
             chunk = orjson.loads(event.data)
-        except orjson.JSONDecodeError:
-            return []  # not an event of this format: nothing the client could use
-        if not isinstance(chunk, dict):
-            return []
+            if not isinstance(chunk, dict):
+                raise TypeError("an event must be a JSON object")
+            return self._relay(event, chunk)
+        except (ValueError, TypeError, AttributeError, KeyError):
+            if event.data.strip() == b"[DONE]":
+                return self.feed(SSEEvent(b"[DONE]"))
+            return self.error(MALFORMED_EVENT)
+
+    def _relay(self, event: SSEEvent, chunk: dict[str, Any]) -> list[bytes]:
         if "error" in chunk:
             return self.error("The upstream reported an error in the middle of the answer.")
         changed = False
@@ -85,17 +96,24 @@ class AnthropicRelay:
         self.output_chars = 0
         self.finished = False
 
+    @property
+    def done(self) -> bool:
+        """The client's stream is over (finished, or ended by an error): read no further."""
+        return self._done
+
     def feed(self, event: SSEEvent) -> list[bytes]:
         if self._done:
             return []
-        name = event.event
         try:
             data: Any = orjson.loads(event.data)
-        except orjson.JSONDecodeError:
-            return []
-        if not isinstance(data, dict):
-            return []
-        name = name or data.get("type")
+            if not isinstance(data, dict):
+                raise TypeError("an event must be a JSON object")
+            return self._relay(event, data)
+        except (ValueError, TypeError, AttributeError, KeyError):
+            return self.error(MALFORMED_EVENT)
+
+    def _relay(self, event: SSEEvent, data: dict[str, Any]) -> list[bytes]:
+        name = event.event or data.get("type")
         raw = event.data
         if name == "message_start":
             message = data.get("message")

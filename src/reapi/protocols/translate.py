@@ -77,6 +77,12 @@ class StreamTranslator(Protocol):
     output_chars: int
     finished: bool
 
+    @property
+    def done(self) -> bool:
+        """True once the client's stream is over, finished or ended by an error: the caller
+        stops reading the upstream (and closes it unless ``finished``)."""
+        ...
+
     def feed(self, event: SSEEvent) -> list[bytes]:
         """One upstream event in, zero or more SSE-framed client events out."""
         ...
@@ -111,6 +117,10 @@ class _Translation:
         self.usage: Usage | None = None
         self.output_chars = 0
         self.finished = False
+
+    @property
+    def done(self) -> bool:
+        return self._done
 
     def feed(self, event: SSEEvent) -> list[bytes]:
         if self._done:

@@ -268,7 +268,7 @@ class ChatService:
                     out = await self._settle_stream(call, translator, out)
                 if out:
                     yield b"".join(out)
-                if translator.finished:
+                if translator.done:
                     break
             if not translator.finished:
                 out = [part for event in decoder.close() for part in translator.feed(event)]
