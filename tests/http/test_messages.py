@@ -460,6 +460,30 @@ def test_a_malformed_upstream_event_ends_the_stream_free(
     assert both.balance(name).balance == 10**9  # not charged
 
 
+def test_translated_answers_carry_ids_in_the_clients_format(
+    both: Gateway, upstream: FakeOpenAI
+) -> None:
+    hi = [{"role": "user", "content": "Hi"}]
+    # Anthropic client, OpenAI-format upstream (whose ids are chatcmpl-...).
+    unnamed = [{k: v for k, v in CALLS[0].items() if k != "id"}, CALLS[1]]
+    upstream.enqueue(Reply(tool_calls=unnamed, finish_reason="tool_calls"))
+    message = claude(both).messages.create(model="gpt-5.5", max_tokens=50, messages=hi)
+    assert message.id.startswith("msg_") and "chatcmpl" not in message.id
+    assert [b.id for b in message.content if b.type == "tool_use"] == [
+        f"{message.id}_call_0",
+        "toolu_2",
+    ]
+    with claude(both).messages.stream(model="gpt-5.5", max_tokens=50, messages=hi) as stream:
+        assert stream.get_final_message().id.startswith("msg_")
+    # OpenAI client, Anthropic upstream (whose ids are msg_...).
+    completion = gpt(both).chat.completions.create(model="claude-sonnet-4-6", messages=hi)
+    assert completion.id.startswith("chatcmpl-") and "msg_" not in completion.id
+    chunks = list(
+        gpt(both).chat.completions.create(model="claude-sonnet-4-6", messages=hi, stream=True)
+    )
+    assert chunks and all(c.id.startswith("chatcmpl-") for c in chunks)
+
+
 def test_channel_default_version_when_the_client_sends_none(
     both: Gateway, upstream: FakeOpenAI
 ) -> None:

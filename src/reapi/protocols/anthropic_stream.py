@@ -53,7 +53,10 @@ class _UpstreamBlock:
 
 
 class AnthropicStreamReader:
-    def __init__(self) -> None:
+    """Events in, canonical events out. ``call_id_prefix`` names calls a server left unnamed."""
+
+    def __init__(self, *, call_id_prefix: str) -> None:
+        self._call_id_prefix = call_id_prefix
         self._blocks: dict[int, _UpstreamBlock] = {}
         self._tool_calls = 0
         self._usage: dict[str, Any] = {}
@@ -105,7 +108,8 @@ class AnthropicStreamReader:
             state.tool_index = self._tool_calls
             state.start_input = block.get("input")
             self._tool_calls += 1
-            return [ToolCallStart(state.tool_index, str(block.get("id")), str(block.get("name")))]
+            call_id = block.get("id") or f"{self._call_id_prefix}{state.tool_index}"
+            return [ToolCallStart(state.tool_index, str(call_id), str(block.get("name")))]
         return []
 
     def _block_delta(self, index: Any, delta: dict[str, Any]) -> list[StreamEvent]:

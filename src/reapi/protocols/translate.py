@@ -9,18 +9,24 @@ upstream's odd but parseable answer. docs/translation.md lists every field and w
 
 from __future__ import annotations
 
+import itertools
+from dataclasses import replace
 from typing import Any, Protocol
 
 from reapi.protocols import anthropic_convert, openai_convert
 from reapi.protocols.anthropic_stream import AnthropicStreamReader, AnthropicStreamWriter
 from reapi.protocols.canonical import (
     Finish,
+    Response,
     StreamEnd,
     StreamError,
     StreamEvent,
+    Text,
     TextDelta,
+    Thinking,
     ThinkingDelta,
     ToolArgumentsDelta,
+    ToolCall,
     UsageReport,
 )
 from reapi.protocols.openai_stream import OpenAIStreamReader, OpenAIStreamWriter
@@ -41,24 +47,40 @@ def anthropic_request_to_openai(body: dict[str, Any]) -> dict[str, Any]:
 
 
 def anthropic_response_to_openai(
-    body: dict[str, Any], *, model: str, completion_id: str | None = None, created: int = 0
+    body: dict[str, Any], *, model: str, completion_id: str, created: int
 ) -> dict[str, Any]:
-    """``model`` is the name echoed to the client. This layer reads no clock, so the caller
-    passes ``created`` (Unix seconds); ``completion_id`` defaults to the upstream message id."""
-    resp = anthropic_convert.response_to_canonical(body)
+    """``model`` is the name echoed to the client. This layer draws no ids and reads no clock:
+    the caller passes ``completion_id`` (``chatcmpl-...``: the upstream's ``msg_`` id is in the
+    other format's shape) and ``created`` (Unix seconds). A tool call the upstream left
+    unnamed gets ``<completion_id>_call_<n>``, as in streams."""
+    resp = _name_calls(anthropic_convert.response_to_canonical(body), f"{completion_id}_call_")
     return openai_convert.response_from_canonical(
-        resp, model=model, completion_id=completion_id or resp.id, created=created
+        resp, model=model, completion_id=completion_id, created=created
     )
 
 
 def openai_response_to_anthropic(
-    body: dict[str, Any], *, model: str, message_id: str | None = None
+    body: dict[str, Any], *, model: str, message_id: str
 ) -> dict[str, Any]:
-    """``model`` is the name echoed to the client; ``message_id`` defaults to the upstream id."""
-    resp = openai_convert.response_to_canonical(body)
-    return anthropic_convert.response_from_canonical(
-        resp, model=model, message_id=message_id or resp.id
-    )
+    """``model`` is the name echoed to the client; ``message_id`` is the caller's ``msg_...``
+    id (the upstream's ``chatcmpl-`` id is in the other format's shape). A tool call the
+    upstream left unnamed gets ``<message_id>_call_<n>``, as in streams."""
+    resp = _name_calls(openai_convert.response_to_canonical(body), f"{message_id}_call_")
+    return anthropic_convert.response_from_canonical(resp, model=model, message_id=message_id)
+
+
+def _name_calls(resp: Response, prefix: str) -> Response:
+    """``<prefix><n>`` for each unnamed call, ``n`` counting every call as streams do."""
+    if all(p.id for p in resp.parts if isinstance(p, ToolCall)):
+        return resp
+    calls = itertools.count()
+    parts: list[Text | ToolCall | Thinking] = []
+    for part in resp.parts:
+        if isinstance(part, ToolCall):
+            n = next(calls)
+            part = part if part.id else replace(part, id=f"{prefix}{n}")
+        parts.append(part)
+    return replace(resp, parts=parts)
 
 
 class StreamTranslator(Protocol):
@@ -168,7 +190,7 @@ def anthropic_stream_to_openai(
     writer = OpenAIStreamWriter(
         model=model, completion_id=completion_id, created=created, include_usage=include_usage
     )
-    return _Translation(AnthropicStreamReader(), writer)
+    return _Translation(AnthropicStreamReader(call_id_prefix=f"{completion_id}_call_"), writer)
 
 
 def openai_stream_to_anthropic(

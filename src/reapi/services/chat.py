@@ -242,11 +242,18 @@ class ChatService:
         elif plan.client == "openai":
             raw = orjson.dumps(
                 translate.anthropic_response_to_openai(
-                    answer, model=plan.requested, created=int(time.time())
+                    answer,
+                    model=plan.requested,
+                    completion_id="chatcmpl-" + secrets.token_hex(16),
+                    created=int(time.time()),
                 )
             )
         else:
-            raw = orjson.dumps(translate.openai_response_to_anthropic(answer, model=plan.requested))
+            raw = orjson.dumps(
+                translate.openai_response_to_anthropic(
+                    answer, model=plan.requested, message_id="msg_" + secrets.token_hex(12)
+                )
+            )
         call.status = 200
         call.outcome = "ok"
         return JsonReply(raw)
