@@ -1,11 +1,13 @@
 """Same-format stream relays: upstream and client speak one wire format, so events pass through
 with only what correctness needs: the model name the client asked for, the usage chunk the
-client did not ask for, and the running counts billing keeps. They follow the
+client did not ask for, the running counts billing keeps, and, for the few upstreams whose
+provider has a ``scrub``, what they add beyond the format. They follow the
 ``translate.StreamTranslator`` contract, so the chat service drives every stream the same way.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import orjson
@@ -16,13 +18,26 @@ from reapi.protocols.openai_stream import DONE
 from reapi.protocols.sse import SSEEvent, encode_event
 from reapi.protocols.usage import Usage
 
+# Edits one answer or stream event of an upstream in place to what its wire format's spec
+# allows; True when it changed anything. Providers supply one for upstreams that need it.
+Scrub = Callable[[dict[str, Any]], bool]
+
 
 class OpenAIRelay:
-    __slots__ = ("_done", "_include_usage", "_model", "finished", "output_chars", "usage")
+    __slots__ = (
+        "_done",
+        "_include_usage",
+        "_model",
+        "_scrub",
+        "finished",
+        "output_chars",
+        "usage",
+    )
 
-    def __init__(self, *, model: str, include_usage: bool) -> None:
+    def __init__(self, *, model: str, include_usage: bool, scrub: Scrub | None = None) -> None:
         self._model = model
         self._include_usage = include_usage
+        self._scrub = scrub
         self._done = False
         self.usage: Usage | None = None
         self.output_chars = 0
@@ -52,7 +67,7 @@ class OpenAIRelay:
     def _relay(self, event: SSEEvent, chunk: dict[str, Any]) -> list[bytes]:
         if "error" in chunk:
             return self.error("The upstream reported an error in the middle of the answer.")
-        changed = False
+        changed = self._scrub is not None and self._scrub(chunk)
         usage = chunk.get("usage")
         if isinstance(usage, dict):
             self.usage = Usage.from_openai(usage)
@@ -86,10 +101,11 @@ class OpenAIRelay:
 
 
 class AnthropicRelay:
-    __slots__ = ("_done", "_input", "_model", "finished", "output_chars", "usage")
+    __slots__ = ("_done", "_input", "_model", "_scrub", "finished", "output_chars", "usage")
 
-    def __init__(self, *, model: str) -> None:
+    def __init__(self, *, model: str, scrub: Scrub | None = None) -> None:
         self._model = model
+        self._scrub = scrub
         self._done = False
         self._input = Usage()
         self.usage: Usage | None = None
@@ -115,6 +131,8 @@ class AnthropicRelay:
     def _relay(self, event: SSEEvent, data: dict[str, Any]) -> list[bytes]:
         name = event.event or data.get("type")
         raw = event.data
+        if self._scrub is not None and self._scrub(data):
+            raw = orjson.dumps(data)
         if name == "message_start":
             message = data.get("message")
             if isinstance(message, dict):

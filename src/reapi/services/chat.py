@@ -208,7 +208,7 @@ class ChatService:
             reply.headers.update(reply_headers)
             reply.headers["x-reapi-cost"] = format_usd(cost)
             return reply
-        translator = _stream_translator(plan, opened.fmt, ticket.prompt_chars)
+        translator = _stream_translator(plan, opened, ticket.prompt_chars)
         return StreamReply(self._stream(call, opened, translator), reply_headers)
 
     async def _json(self, call: CallRecord, opened: UpstreamCall, plan: _Plan) -> JsonReply:
@@ -236,7 +236,8 @@ class ChatService:
         # What billing estimates from if the upstream's usage is missing or unbelievable.
         call.output_chars = _ANSWER_CHARS[opened.fmt](answer)
         if opened.fmt == plan.client:
-            if answer.get("model") != plan.requested:
+            scrub = opened.provider.scrub(opened.fmt)
+            if (scrub is not None and scrub(answer)) or answer.get("model") != plan.requested:
                 answer["model"] = plan.requested
                 raw = orjson.dumps(answer)
         elif plan.client == "openai":
@@ -346,12 +347,13 @@ def _broken(message: str) -> str:
 
 
 def _stream_translator(
-    plan: _Plan, upstream: WireFormat, prompt_chars: int
+    plan: _Plan, opened: UpstreamCall, prompt_chars: int
 ) -> translate.StreamTranslator:
-    if plan.client == upstream:
-        if upstream == "openai":
-            return OpenAIRelay(model=plan.requested, include_usage=plan.include_usage)
-        return AnthropicRelay(model=plan.requested)
+    if plan.client == opened.fmt:
+        scrub = opened.provider.scrub(opened.fmt)
+        if opened.fmt == "openai":
+            return OpenAIRelay(model=plan.requested, include_usage=plan.include_usage, scrub=scrub)
+        return AnthropicRelay(model=plan.requested, scrub=scrub)
     if plan.client == "openai":
         return translate.anthropic_stream_to_openai(
             model=plan.requested,
