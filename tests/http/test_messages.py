@@ -484,6 +484,31 @@ def test_translated_answers_carry_ids_in_the_clients_format(
     assert chunks and all(c.id.startswith("chatcmpl-") for c in chunks)
 
 
+@pytest.mark.parametrize(
+    ("endpoint", "model", "answer"),
+    [
+        ("/v1/messages", "gpt-5.5", {"id": "chatcmpl-1", "choices": 5}),
+        ("/v1/messages", "gpt-5.5", {"choices": [{"message": {"tool_calls": [7]}}]}),
+        ("/v1/chat/completions", "claude-sonnet-4-6", {"type": "message", "content": [5]}),
+        ("/v1/chat/completions", "claude-sonnet-4-6", {"content": [{"type": "text", "text": 5}]}),
+    ],
+)
+def test_a_malformed_answer_to_translate_is_a_free_502(
+    both: Gateway, upstream: FakeOpenAI, endpoint: str, model: str, answer: dict[str, Any]
+) -> None:
+    name, key = both.user(credit="1")
+    upstream.enqueue(Fail(200, body=answer))
+    response = httpx.post(
+        both.url + endpoint,
+        headers={"x-api-key": key, "authorization": f"Bearer {key}"},
+        json={"model": model, "max_tokens": 50, "messages": [{"role": "user", "content": "Hi"}]},
+    )
+    assert response.status_code == 502, response.text
+    error = response.json()["error"]
+    assert "invalid answer" in error["message"] and "safe to retry" in error["message"]
+    assert both.balance(name).balance == 10**9
+
+
 def test_channel_default_version_when_the_client_sends_none(
     both: Gateway, upstream: FakeOpenAI
 ) -> None:

@@ -4,7 +4,8 @@ Every direction goes wire -> canonical -> wire (``openai_convert``, ``anthropic_
 ``openai_stream``, ``anthropic_stream``); this module only composes them and keeps the running
 facts billing needs from a stream. Request translators raise ``InvalidRequest`` (a 400 in the
 client's format) for what the target cannot express; response translators never raise on an
-upstream's odd but parseable answer. docs/translation.md lists every field and what is dropped.
+upstream's odd but parseable answer, and raise ``UpstreamError`` (a 502) for one of a shape its
+format never has. docs/translation.md lists every field and what is dropped.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import itertools
 from dataclasses import replace
 from typing import Any, Protocol
 
+from reapi.errors import RETRY_IS_SAFE, UpstreamError
 from reapi.protocols import anthropic_convert, openai_convert
 from reapi.protocols.anthropic_stream import AnthropicStreamReader, AnthropicStreamWriter
 from reapi.protocols.canonical import (
@@ -53,10 +55,16 @@ def anthropic_response_to_openai(
     the caller passes ``completion_id`` (``chatcmpl-...``: the upstream's ``msg_`` id is in the
     other format's shape) and ``created`` (Unix seconds). A tool call the upstream left
     unnamed gets ``<completion_id>_call_<n>``, as in streams."""
-    resp = _name_calls(anthropic_convert.response_to_canonical(body), f"{completion_id}_call_")
-    return openai_convert.response_from_canonical(
-        resp, model=model, completion_id=completion_id, created=created
-    )
+    try:
+        resp = anthropic_convert.response_to_canonical(body)
+        return openai_convert.response_from_canonical(
+            _name_calls(resp, f"{completion_id}_call_"),
+            model=model,
+            completion_id=completion_id,
+            created=created,
+        )
+    except _MALFORMED:
+        raise UpstreamError(f"The upstream sent an invalid answer. {RETRY_IS_SAFE}") from None
 
 
 def openai_response_to_anthropic(
@@ -65,8 +73,18 @@ def openai_response_to_anthropic(
     """``model`` is the name echoed to the client; ``message_id`` is the caller's ``msg_...``
     id (the upstream's ``chatcmpl-`` id is in the other format's shape). A tool call the
     upstream left unnamed gets ``<message_id>_call_<n>``, as in streams."""
-    resp = _name_calls(openai_convert.response_to_canonical(body), f"{message_id}_call_")
-    return anthropic_convert.response_from_canonical(resp, model=model, message_id=message_id)
+    try:
+        resp = openai_convert.response_to_canonical(body)
+        return anthropic_convert.response_from_canonical(
+            _name_calls(resp, f"{message_id}_call_"), model=model, message_id=message_id
+        )
+    except _MALFORMED:
+        raise UpstreamError(f"The upstream sent an invalid answer. {RETRY_IS_SAFE}") from None
+
+
+# What reading an answer of a shape its format never has raises (a list where an object
+# belongs, a number where text does): the upstream's fault, a 502, never the gateway's 500.
+_MALFORMED = (AttributeError, TypeError, KeyError, ValueError, IndexError)
 
 
 def _name_calls(resp: Response, prefix: str) -> Response:
