@@ -434,6 +434,11 @@ def test_upstream_breaking_off_is_an_error_event(both: Gateway, upstream: FakeOp
         # relayed as is: Anthropic client, Anthropic channel
         ("/v1/messages", "claude-sonnet-4-6", b"event: content_block_delta\ndata: {oops\n\n"),
         ("/v1/messages", "claude-sonnet-4-6", b"event: content_block_delta\ndata: [1]\n\n"),
+        (
+            "/v1/messages",
+            "claude-sonnet-4-6",
+            b'event: content_block_delta\ndata: {"type": "content_block_delta", "delta": 7}\n\n',
+        ),
         # translated, either way
         ("/v1/messages", "gpt-5.5", b"data: [1]\n\n"),
         ("/v1/chat/completions", "claude-sonnet-4-6", b"event: ping\ndata: 7\n\n"),

@@ -67,6 +67,8 @@ class OpenAIRelay:
     def _relay(self, event: SSEEvent, chunk: dict[str, Any]) -> list[bytes]:
         if "error" in chunk:
             return self.error("The upstream reported an error in the middle of the answer.")
+        if not _well_formed(chunk):
+            return self.error(MALFORMED_EVENT)
         changed = self._scrub is not None and self._scrub(chunk)
         usage = chunk.get("usage")
         if isinstance(usage, dict):
@@ -133,6 +135,8 @@ class AnthropicRelay:
         raw = event.data
         if self._scrub is not None and self._scrub(data):
             raw = orjson.dumps(data)
+        if name in _OBJECT_IN and not isinstance(data.get(_OBJECT_IN[name]), dict):
+            return self.error(MALFORMED_EVENT)
         if name == "message_start":
             message = data.get("message")
             if isinstance(message, dict):
@@ -187,3 +191,34 @@ class AnthropicRelay:
 
     def close(self) -> list[bytes]:
         return []
+
+
+def _well_formed(chunk: dict[str, Any]) -> bool:
+    """The shapes every client reads: ``choices`` a list of objects, each ``delta`` an object
+    (or absent), its ``tool_calls`` a list of objects (or absent)."""
+    choices = chunk.get("choices", ())
+    if not isinstance(choices, list | tuple):
+        return False
+    for choice in choices:
+        if not isinstance(choice, dict):
+            return False
+        delta = choice.get("delta")
+        if delta is None:
+            continue
+        if not isinstance(delta, dict):
+            return False
+        calls = delta.get("tool_calls")
+        if calls is not None and not (
+            isinstance(calls, list) and all(isinstance(c, dict) for c in calls)
+        ):
+            return False
+    return True
+
+
+# Anthropic events and the member every client reads as an object.
+_OBJECT_IN = {
+    "message_start": "message",
+    "content_block_start": "content_block",
+    "content_block_delta": "delta",
+    "message_delta": "delta",
+}
