@@ -37,19 +37,34 @@ def _nullable_to_json_schema(node: Any) -> Any:
     return out
 
 
+def _closed(node: Any) -> Any:
+    """Every object schema that lists its properties refuses any other: what an upstream adds
+    to a format beyond the spec then fails validation too."""
+    if isinstance(node, list):
+        return [_closed(item) for item in node]
+    if not isinstance(node, dict):
+        return node
+    out = {key: _closed(value) for key, value in node.items()}
+    if isinstance(out.get("properties"), dict) and "additionalProperties" not in out:
+        out["additionalProperties"] = False
+    return out
+
+
 @cache
-def _validator(name: str) -> Draft202012Validator:
+def _validator(name: str, strict: bool = False) -> Draft202012Validator:
     assert _spec is not None, "call use_spec first (the openai_spec fixture)"
+    spec = _closed(_spec) if strict else _spec
     registry: Registry[Any] = Registry().with_resource(
-        _SPEC_URI, Resource.from_contents(_spec, default_specification=DRAFT202012)
+        _SPEC_URI, Resource.from_contents(spec, default_specification=DRAFT202012)
     )
     return Draft202012Validator(
         {"$ref": f"{_SPEC_URI}#/components/schemas/{name}"}, registry=registry
     )
 
 
-def assert_valid(name: str, instance: Any) -> None:
-    errors = sorted(_validator(name).iter_errors(instance), key=lambda e: list(e.path))
+def assert_valid(name: str, instance: Any, *, strict: bool = False) -> None:
+    """``strict``: no field beyond those the schema lists, at any depth."""
+    errors = sorted(_validator(name, strict).iter_errors(instance), key=lambda e: list(e.path))
     assert not errors, f"{name} violations: " + "; ".join(
         f"{'/'.join(map(str, e.path))}: {e.message}" for e in errors[:5]
     )

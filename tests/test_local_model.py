@@ -19,8 +19,10 @@ import wave
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import httpx
+import orjson
 import pytest
 
 from reapi.app import create_app
@@ -43,6 +45,7 @@ from tests.clients import anthropic_client, openai_client
 from tests.conftest import Gateway
 from tests.fakes.server import UvicornThread, free_port
 from tests.gateway_process import REAPI
+from tests.schemas import assert_valid, use_spec
 
 pytestmark = pytest.mark.local_model
 
@@ -172,6 +175,39 @@ def test_the_plain_template_sends_the_messages_text_alone(
     assert rendered.status_code == 200
     # No turn markers; llama-server drops the template's <bos> here and tokenises it back.
     assert rendered.json()["prompt"] == "Lists:\n1, 2,\na, b,"
+
+
+def test_answers_carry_nothing_beyond_the_formats(
+    local: tuple[Gateway, UvicornThread], openai_spec: dict[str, Any]
+) -> None:
+    """llama-server adds ``timings``, a fake ``system_fingerprint`` and token ids in logprobs,
+    and gives its Anthropic answers ``chatcmpl-`` ids: clients see none of it."""
+    use_spec(openai_spec)
+    gateway, _ = local
+    key = gateway.key()
+    body = {"model": "gemma-3-270m", "messages": PROMPT, "max_tokens": 4, "temperature": 0,
+            "logprobs": True, "top_logprobs": 1}  # fmt: skip
+    headers = {"Authorization": f"Bearer {key}", "x-api-key": key}
+    answer = httpx.post(
+        gateway.url + "/v1/chat/completions", json=body, headers=headers, timeout=60
+    )
+    assert_valid("CreateChatCompletionResponse", answer.json(), strict=True)
+    streamed = httpx.post(
+        gateway.url + "/v1/chat/completions",
+        json={**body, "stream": True, "stream_options": {"include_usage": True}},
+        headers=headers,
+        timeout=60,
+    )
+    chunks = [orjson.loads(line[6:]) for line in streamed.text.splitlines()
+              if line.startswith("data: {")]  # fmt: skip
+    assert chunks and chunks[-1]["usage"]["completion_tokens"] > 0
+    for chunk in chunks:
+        assert_valid("CreateChatCompletionStreamResponse", chunk, strict=True)
+    client = anthropic_client(api_key=key, base_url=gateway.url, max_retries=0)
+    message = client.messages.create(model="gemma-3-270m", max_tokens=4, messages=PROMPT)
+    assert message.id.startswith("msg_")
+    with client.messages.stream(model="gemma-3-270m", max_tokens=4, messages=PROMPT) as stream:
+        assert stream.get_final_message().id.startswith("msg_")
 
 
 def test_repeatable_at_temperature_zero(local: tuple[Gateway, UvicornThread]) -> None:

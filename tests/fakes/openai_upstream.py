@@ -42,6 +42,8 @@ class Reply:
     # negative and absurd numbers): OpenAI's shape on /v1/chat/completions, Anthropic's on
     # /v1/messages (where it goes into message_delta, and message_start gets none).
     usage: Any = None
+    # Raw bytes written just before the stream event of that index (malformed events).
+    inject: dict[int, bytes] = field(default_factory=dict)
 
 
 @dataclass
@@ -269,6 +271,8 @@ class FakeOpenAI:
     ) -> web.StreamResponse:
         response = web.StreamResponse(headers={"content-type": "text/event-stream"})
         await response.prepare(request)
+        for index in sorted(reply.inject, reverse=True):
+            events = [*events[:index], reply.inject[index], *events[index:]]
         try:
             for index, event in enumerate(events):
                 if reply.break_after is not None and index >= reply.break_after:

@@ -83,6 +83,10 @@ class Behaviour:
     error: str = "generation failed upstream"
     # Seconds the create call takes before answering (a slow synchronous generation).
     create_delay: float = 0.0
+    # Origin the output URLs name instead of this fake's own (a CDN, or a dead host).
+    output_origin: str | None = None
+    # Media downloads answer 302 to the same path on this origin.
+    redirect_media_to: str | None = None
 
 
 @dataclass
@@ -187,12 +191,15 @@ class FakeUpstream:
 
     def media_urls(self, job: Job) -> list[str]:
         ext = _EXT[job.media]
-        return [f"{self.base_url}/media/{job.id}/{i}.{ext}" for i in range(self.behaviour.outputs)]
+        origin = self.behaviour.output_origin or self.base_url
+        return [f"{origin}/media/{job.id}/{i}.{ext}" for i in range(self.behaviour.outputs)]
 
     async def _media(self, request: web.Request) -> web.Response:
         job = self.jobs.get(request.match_info["job"])
         if job is None:
             return web.Response(status=404)
+        if self.behaviour.redirect_media_to is not None:
+            raise web.HTTPFound(self.behaviour.redirect_media_to + request.path)
         state = self.downloads.setdefault(request.path, _Download())
         now = time.monotonic()
         b = self.behaviour

@@ -11,6 +11,7 @@ from typing import Any
 
 import httpx
 import openai
+import orjson
 import pytest
 
 from reapi.config import build_config
@@ -151,6 +152,42 @@ def test_failed_calls_are_free(
     [row] = records(billed, name)
     assert row["cost"] == "0.00"
     assert row["outcome"] in ("upstream_error", "upstream_broke", "rejected")
+
+
+@pytest.mark.parametrize(
+    "event",
+    [
+        b"data: {not json\n\n",
+        b"data: [1, 2]\n\n",
+        b'data: "text"\n\n',
+        b'data: {"choices": 5}\n\n',
+        b'data: {"choices": [{"index": 0, "delta": {"tool_calls": 7}}]}\n\n',
+    ],
+)
+def test_a_malformed_upstream_event_ends_the_stream_at_once_and_free(
+    billed: Gateway, upstream: FakeOpenAI, event: bytes
+) -> None:
+    name, key = billed.user(credit="1")
+    # Well-formed chunks follow the bad one for a while: the gateway must not wait for them.
+    upstream.enqueue(Reply(text=" ".join(["word"] * 200), interval=0.02, inject={3: event}))
+    body = post(billed, key, stream=True).content
+    events = [line[6:] for line in body.split(b"\n") if line.startswith(b"data: ")]
+    assert b"[DONE]" not in events
+    error = orjson.loads(events[-1])["error"]
+    assert error["code"] == "upstream_stream_broken" and "malformed" in error["message"]
+    deadline = time.monotonic() + 5
+    while not upstream.requests[0].disconnected:
+        assert time.monotonic() < deadline, "the gateway kept reading a corrupt stream"
+        time.sleep(0.05)
+    assert upstream.requests[0].chunks_sent < 100
+    # A call that did not end well is settled as its stream closes, just after the last byte.
+    while not (rows := records(billed, name)):
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    [row] = rows
+    assert (row["outcome"], row["cost"]) == ("upstream_broke", "0.00")
+    state = billed.balance(name)
+    assert (state.balance, state.held) == (usd_to_units("1"), 0)
 
 
 def test_client_leaving_mid_stream_pays_for_what_was_produced(

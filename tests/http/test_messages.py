@@ -4,6 +4,7 @@ not, tools and images, errors in each SDK's own envelope, and what the upstream 
 from __future__ import annotations
 
 import base64
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -425,6 +426,92 @@ def test_upstream_breaking_off_is_an_error_event(both: Gateway, upstream: FakeOp
         },
     )
     assert "event: error" in response.text and "message_stop" not in response.text
+
+
+@pytest.mark.parametrize(
+    ("endpoint", "model", "event"),
+    [
+        # relayed as is: Anthropic client, Anthropic channel
+        ("/v1/messages", "claude-sonnet-4-6", b"event: content_block_delta\ndata: {oops\n\n"),
+        ("/v1/messages", "claude-sonnet-4-6", b"event: content_block_delta\ndata: [1]\n\n"),
+        (
+            "/v1/messages",
+            "claude-sonnet-4-6",
+            b'event: content_block_delta\ndata: {"type": "content_block_delta", "delta": 7}\n\n',
+        ),
+        # translated, either way
+        ("/v1/messages", "gpt-5.5", b"data: [1]\n\n"),
+        ("/v1/chat/completions", "claude-sonnet-4-6", b"event: ping\ndata: 7\n\n"),
+    ],
+)
+def test_a_malformed_upstream_event_ends_the_stream_free(
+    both: Gateway, upstream: FakeOpenAI, endpoint: str, model: str, event: bytes
+) -> None:
+    name, key = both.user(credit="1")
+    upstream.enqueue(Reply(text=" ".join(["word"] * 200), interval=0.02, inject={4: event}))
+    response = httpx.post(
+        both.url + endpoint,
+        headers={"x-api-key": key, "authorization": f"Bearer {key}"},
+        json={"model": model, "max_tokens": 500, "stream": True,
+              "messages": [{"role": "user", "content": "Hi"}]},
+    )  # fmt: skip
+    assert response.status_code == 200
+    assert "malformed" in response.text
+    assert "message_stop" not in response.text and "[DONE]" not in response.text
+    deadline = time.monotonic() + 5
+    while not upstream.requests[0].disconnected:
+        assert time.monotonic() < deadline, "the gateway kept reading a corrupt stream"
+        time.sleep(0.05)
+    assert both.balance(name).balance == 10**9  # not charged
+
+
+def test_translated_answers_carry_ids_in_the_clients_format(
+    both: Gateway, upstream: FakeOpenAI
+) -> None:
+    hi = [{"role": "user", "content": "Hi"}]
+    # Anthropic client, OpenAI-format upstream (whose ids are chatcmpl-...).
+    unnamed = [{k: v for k, v in CALLS[0].items() if k != "id"}, CALLS[1]]
+    upstream.enqueue(Reply(tool_calls=unnamed, finish_reason="tool_calls"))
+    message = claude(both).messages.create(model="gpt-5.5", max_tokens=50, messages=hi)
+    assert message.id.startswith("msg_") and "chatcmpl" not in message.id
+    assert [b.id for b in message.content if b.type == "tool_use"] == [
+        f"{message.id}_call_0",
+        "toolu_2",
+    ]
+    with claude(both).messages.stream(model="gpt-5.5", max_tokens=50, messages=hi) as stream:
+        assert stream.get_final_message().id.startswith("msg_")
+    # OpenAI client, Anthropic upstream (whose ids are msg_...).
+    completion = gpt(both).chat.completions.create(model="claude-sonnet-4-6", messages=hi)
+    assert completion.id.startswith("chatcmpl-") and "msg_" not in completion.id
+    chunks = list(
+        gpt(both).chat.completions.create(model="claude-sonnet-4-6", messages=hi, stream=True)
+    )
+    assert chunks and all(c.id.startswith("chatcmpl-") for c in chunks)
+
+
+@pytest.mark.parametrize(
+    ("endpoint", "model", "answer"),
+    [
+        ("/v1/messages", "gpt-5.5", {"id": "chatcmpl-1", "choices": 5}),
+        ("/v1/messages", "gpt-5.5", {"choices": [{"message": {"tool_calls": [7]}}]}),
+        ("/v1/chat/completions", "claude-sonnet-4-6", {"type": "message", "content": [5]}),
+        ("/v1/chat/completions", "claude-sonnet-4-6", {"content": [{"type": "text", "text": 5}]}),
+    ],
+)
+def test_a_malformed_answer_to_translate_is_a_free_502(
+    both: Gateway, upstream: FakeOpenAI, endpoint: str, model: str, answer: dict[str, Any]
+) -> None:
+    name, key = both.user(credit="1")
+    upstream.enqueue(Fail(200, body=answer))
+    response = httpx.post(
+        both.url + endpoint,
+        headers={"x-api-key": key, "authorization": f"Bearer {key}"},
+        json={"model": model, "max_tokens": 50, "messages": [{"role": "user", "content": "Hi"}]},
+    )
+    assert response.status_code == 502, response.text
+    error = response.json()["error"]
+    assert "invalid answer" in error["message"] and "safe to retry" in error["message"]
+    assert both.balance(name).balance == 10**9
 
 
 def test_channel_default_version_when_the_client_sends_none(

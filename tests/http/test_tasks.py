@@ -3,6 +3,7 @@ upstreams speaking each provider's wire format, real database and media store.""
 
 from __future__ import annotations
 
+import logging
 import re
 import threading
 import time
@@ -12,9 +13,11 @@ from pathlib import Path
 import httpx
 import pytest
 
+from reapi.config import build_config
 from reapi.money import UNITS_PER_CREDIT, credits_to_units
 from reapi.settings import Settings
 from reapi.worker.webhooks import SIGNATURE_HEADER, verify
+from tests.fakes.server import free_port
 from tests.fakes.task_upstreams import MP3_BYTES, MP4_BYTES, PNG_1X1
 from tests.task_gateway import (
     WEBHOOK_SECRET,
@@ -23,6 +26,7 @@ from tests.task_gateway import (
     WebhookReceiver,
     creates,
     task_config,
+    task_config_raw,
 )
 
 REQUEST_ID = re.compile(r"^req_[0-9a-f-]{36}$")
@@ -331,7 +335,7 @@ def test_failed_task_is_refunded_exactly_once(gw: TaskGateway, fakes: TaskFakes)
     assert task["status"] == "failed"
     assert task["output"] is None
     assert task["error"]["code"] == 50002
-    assert "generation failed upstream" in task["error"]["message"]
+    assert task["error"]["message"] == "Upstream provider failed"
     assert REQUEST_ID.match(task["error"]["request_id"])
     assert gw.balance(name) == 1000 * C
     for _ in range(5):
@@ -361,6 +365,46 @@ def test_expired_output_url_fails_and_refunds(gw: TaskGateway, fakes: TaskFakes)
     task_id = gw.submit(key, "videos", body).json()["id"]
     task = gw.wait(key, task_id)
     assert task["status"] == "failed" and task["error"]["code"] == 50005
+    assert gw.balance(name) == 1000 * C
+
+
+def test_failures_tell_the_client_no_upstream_host_and_the_log_the_cause(
+    gw: TaskGateway, fakes: TaskFakes, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING, logger="reapi")
+    port = free_port()  # nothing listens there
+    dead = f"http://127.0.0.1:{port}"
+    name, key = gw.user("1000")
+    # 50005: the upstream's output sits on a host that refuses the connection.
+    fakes.replicate.behaviour.output_origin = dead
+    body = {"model": "veo3.1-fast-official", "prompt": "x", "duration": 4, "resolution": "720p"}
+    lost = gw.wait(key, gw.submit(key, "videos", body).json()["id"])["error"]
+    assert lost["code"] == 50005
+    assert lost["message"] == (
+        "Upstream output could not be retrieved: the file could not be downloaded"
+    )
+    # 50002: the chained gateway fails its create call with words about its own internals.
+    fakes.reapi.behaviour.create_status = 500
+    fakes.reapi.behaviour.create_error = "database at 10.1.2.3:5432 is down"
+    failed = gw.wait(key, gw.submit(key, "audio", {"model": "mureka-v9-song", "lyrics": "la"})
+                     .json()["id"])["error"]  # fmt: skip
+    assert (failed["code"], failed["message"]) == (50002, "Upstream provider failed")
+    # 20018: the client's source sits on that dead host.
+    source = {"model": "audio-stem-separator", "stem": "vocals", "audio_url": f"{dead}/a.wav"}
+    refused = gw.submit(key, "audio", source).json()["error"]
+    assert refused["code"] == 20018
+    assert refused["message"] == (
+        "audio_url: Source media could not be fetched or its length read: "
+        "the file could not be downloaded"
+    )
+    for error in (lost, failed, refused):
+        assert str(port) not in error["message"] and "Error" not in error["message"]
+        assert REQUEST_ID.match(error["request_id"])
+    # The operator finds each cause in the log by the request id the client was given.
+    logged = [r.getMessage() for r in caplog.records]
+    for error, cause in ((lost, f"127.0.0.1:{port}"), (failed, "10.1.2.3:5432"),
+                         (refused, f"127.0.0.1:{port}")):  # fmt: skip
+        assert any(error["request_id"] in line and cause in line for line in logged), error
     assert gw.balance(name) == 1000 * C
 
 
@@ -488,6 +532,54 @@ def test_outputs_land_in_the_configured_directory(gw: TaskGateway) -> None:
     assert gw.wait(key, task_id)["status"] == "completed"
     media_dir = Path(gw.config.tasks.media_dir)
     assert (media_dir / "tasks" / task_id[5:] / "0.png").read_bytes() == PNG_1X1
+
+
+@pytest.fixture(scope="module")
+def strict_gw(
+    fakes: TaskFakes, database_url: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[TaskGateway]:
+    """A gateway whose address guard allows nothing private, with one channel of its own (a
+    chained gateway on 127.0.0.1), so no other gateway's worker takes its tasks, and no
+    webhooks, so it does not deliver (and fail to deliver) the other gateway's."""
+    raw = task_config_raw(
+        fakes, tmp_path_factory.mktemp("strict-media"), allow_private=[], webhook_secret=None
+    )
+    raw["channels"] = [
+        {"name": "private-partner", "type": "reapi", "base_url": fakes.reapi.base_url + "/api/v1",
+         "api_key": "test-key", "models": ["mureka-v9-song"]},
+    ]  # fmt: skip
+    settings = Settings(database_url=database_url, key_cache_seconds=0.2)
+    gateway = TaskGateway(settings, build_config(raw))
+    yield gateway
+    gateway.stop()
+
+
+def test_outputs_on_the_channels_own_private_origin_are_mirrored(
+    strict_gw: TaskGateway, fakes: TaskFakes
+) -> None:
+    _, key = strict_gw.user("1000")
+    song = {"model": "mureka-v9-song", "lyrics": "la la", "number_of_songs": 2}
+    task = strict_gw.wait(key, strict_gw.submit(key, "audio", song).json()["id"])
+    assert task["status"] == "completed", task
+    for url in task["output"]["audio_urls"]:
+        assert url.startswith(strict_gw.url) and httpx.get(url).content == MP3_BYTES
+
+
+@pytest.mark.parametrize("how", ["elsewhere", "redirected"])
+def test_outputs_off_the_channels_origin_still_pass_the_guard(
+    strict_gw: TaskGateway, fakes: TaskFakes, how: str
+) -> None:
+    other = fakes.replicate  # another private origin, which records what reaches it
+    if how == "elsewhere":
+        fakes.reapi.behaviour.output_origin = other.base_url
+    else:
+        fakes.reapi.behaviour.redirect_media_to = other.base_url
+    name, key = strict_gw.user("1000")
+    song = {"model": "mureka-v9-song", "lyrics": "la la"}
+    task = strict_gw.wait(key, strict_gw.submit(key, "audio", song).json()["id"])
+    assert task["status"] == "failed" and task["error"]["code"] == 50005
+    assert other.requests == []
+    assert strict_gw.balance(name) == 1000 * C
 
 
 # Webhooks -------------------------------------------------------------------------------

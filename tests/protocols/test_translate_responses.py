@@ -46,13 +46,15 @@ def openai_completion(
 
 
 def to_openai(body: dict[str, Any]) -> dict[str, Any]:
-    out = anthropic_response_to_openai(body, model="claude-sonnet-4-6", created=1_700_000_000)
+    out = anthropic_response_to_openai(
+        body, model="claude-sonnet-4-6", completion_id="chatcmpl-gw", created=1_700_000_000
+    )
     assert_valid("CreateChatCompletionResponse", out)
     return out
 
 
 def to_anthropic(body: dict[str, Any]) -> dict[str, Any]:
-    out = openai_response_to_anthropic(body, model="deepseek-v4-flash")
+    out = openai_response_to_anthropic(body, model="deepseek-v4-flash", message_id="msg_gw")
     at.Message.model_validate(out)
     return out
 
@@ -75,7 +77,7 @@ class TestAnthropicToOpenAI:
                 "tool_use",
             )
         )
-        assert out["id"] == "msg_01"
+        assert out["id"] == "chatcmpl-gw"  # never the upstream's msg_ id
         assert out["model"] == "claude-sonnet-4-6"
         assert out["created"] == 1_700_000_000
         [choice] = out["choices"]
@@ -146,14 +148,19 @@ class TestAnthropicToOpenAI:
             "prompt_tokens_details": {"cached_tokens": 50, "cache_write_tokens": 25},
         }
 
-    def test_completion_id_can_be_chosen(self) -> None:
-        out = anthropic_response_to_openai(
-            anthropic_message([{"type": "text", "text": "x"}]),
-            model="m",
-            completion_id="chatcmpl-xyz",
-            created=5,
+    def test_unnamed_tool_calls_are_named_after_the_completion(self) -> None:
+        out = to_openai(
+            anthropic_message(
+                [
+                    {"type": "tool_use", "id": "toolu_1", "name": "a", "input": {}},
+                    {"type": "tool_use", "name": "b", "input": {}},
+                    {"type": "tool_use", "id": "", "name": "c", "input": {}},
+                ],
+                "tool_use",
+            )
         )
-        assert out["id"] == "chatcmpl-xyz"
+        ids = [c["id"] for c in out["choices"][0]["message"]["tool_calls"]]
+        assert ids == ["toolu_1", "chatcmpl-gw_call_1", "chatcmpl-gw_call_2"]
 
 
 class TestOpenAIToAnthropic:
@@ -178,7 +185,7 @@ class TestOpenAIToAnthropic:
                 "tool_calls",
             )
         )
-        assert out["id"] == "chatcmpl-1"
+        assert out["id"] == "msg_gw"  # never the upstream's chatcmpl- id
         assert out["model"] == "deepseek-v4-flash"
         assert out["content"] == [
             {"type": "text", "text": "Checking."},
@@ -188,11 +195,13 @@ class TestOpenAIToAnthropic:
         assert out["stop_reason"] == "tool_use"
         assert out["stop_sequence"] is None
 
-    def test_message_id_can_be_chosen(self) -> None:
-        out = openai_response_to_anthropic(
-            openai_completion({"content": "x"}), model="m", message_id="msg_gw"
-        )
-        assert out["id"] == "msg_gw"
+    def test_unnamed_tool_calls_are_named_after_the_message(self) -> None:
+        calls = [
+            {"type": "function", "function": {"name": "a", "arguments": "{}"}},
+            {"id": "call_9", "type": "function", "function": {"name": "b", "arguments": "{}"}},
+        ]
+        out = to_anthropic(openai_completion({"tool_calls": calls}, "tool_calls"))
+        assert [b["id"] for b in out["content"]] == ["msg_gw_call_0", "call_9"]
 
     def test_reasoning_content_becomes_a_leading_thinking_block(self) -> None:
         out = to_anthropic(openai_completion({"content": "4", "reasoning_content": "2+2"}))

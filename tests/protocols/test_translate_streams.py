@@ -246,6 +246,21 @@ class TestAnthropicUpstreamToOpenAIClient:
         assert view.finish_reasons() == ["length"]
         assert view.done
 
+    def test_a_tool_use_without_id_gets_one(self) -> None:
+        _, view = to_openai(
+            anthropic_upstream(
+                MESSAGE_START,
+                block_start(0, {"type": "tool_use", "id": "toolu_A", "name": "a", "input": {}}),
+                block_stop(0),
+                block_start(1, {"type": "tool_use", "name": "b", "input": {}}),
+                block_stop(1),
+                message_delta("tool_use"),
+                MESSAGE_STOP,
+            )
+        )
+        calls = [tc for d in view.deltas() for tc in d.get("tool_calls", [])]
+        assert [c["id"] for c in calls] == ["toolu_A", "chatcmpl-9_call_1"]
+
     def test_parallel_tool_calls_get_stable_indexes(self) -> None:
         translator, view = to_openai(
             anthropic_upstream(

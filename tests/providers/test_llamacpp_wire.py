@@ -85,7 +85,18 @@ async def test_chat_non_streaming_shape(client: httpx.AsyncClient) -> None:
         "prompt_tokens_details",
     }
     assert "timings" in body  # deviation: llama.cpp's own field
+    assert body["system_fingerprint"] == "b0-unknown"  # deviation: its build, not a fingerprint
+    assert "refusal" not in body["choices"][0]["message"]  # deviation: OpenAI requires it
     assert "logprobs" not in body["choices"][0]  # deviation: OpenAI always sends it (null)
+
+
+async def test_logprobs_entries_carry_token_ids(client: httpx.AsyncClient) -> None:
+    body = {**BASE, "logprobs": True, "top_logprobs": 1}
+    choice = (await client.post("/v1/chat/completions", json=body)).json()["choices"][0]
+    entry = choice["logprobs"]["content"][0]
+    assert isinstance(entry["id"], int)  # deviation: OpenAI's entries have no token id
+    assert isinstance(entry["top_logprobs"][0]["id"], int)
+    assert "refusal" not in choice["logprobs"]  # deviation: OpenAI always sends it
 
 
 async def test_chat_stream_ends_with_a_usage_chunk_when_asked(client: httpx.AsyncClient) -> None:

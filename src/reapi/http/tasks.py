@@ -111,6 +111,15 @@ async def _answer(request: Request, work: Callable[[str], Awaitable[Response]]) 
     try:
         return await work(request_id)
     except TaskError as exc:
+        if exc.detail is not None:
+            log.warning(
+                "%s %s (%s) answered %d: %s",
+                request.method,
+                request.url.path,
+                request_id,
+                exc.code,
+                exc.detail,
+            )
         return error_response(exc, request_id)
     except (AuthenticationFailed, PermissionDenied) as exc:
         return error_response(_key_refusal(exc), request_id)

@@ -253,7 +253,8 @@ def count_answer_chars(answer: dict[str, Any]) -> int:
     """Characters of generated output in a whole (non-streamed) answer, for estimating its
     tokens when the upstream did not report them."""
     total = 0
-    for block in answer.get("content") or ():
+    content = answer.get("content")
+    for block in content if isinstance(content, list) else ():
         if not isinstance(block, dict):
             continue
         for key in ("text", "thinking"):

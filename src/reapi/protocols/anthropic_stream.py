@@ -27,6 +27,7 @@ from reapi.protocols.anthropic_convert import (
 )
 from reapi.protocols.anthropic_messages import error_event
 from reapi.protocols.canonical import (
+    MALFORMED_EVENT,
     Finish,
     StreamEnd,
     StreamError,
@@ -52,7 +53,10 @@ class _UpstreamBlock:
 
 
 class AnthropicStreamReader:
-    def __init__(self) -> None:
+    """Events in, canonical events out. ``call_id_prefix`` names calls a server left unnamed."""
+
+    def __init__(self, *, call_id_prefix: str) -> None:
+        self._call_id_prefix = call_id_prefix
         self._blocks: dict[int, _UpstreamBlock] = {}
         self._tool_calls = 0
         self._usage: dict[str, Any] = {}
@@ -67,11 +71,11 @@ class AnthropicStreamReader:
             # Not JSON, or JSON of a shape Anthropic never sends: the stream is corrupt, and
             # the client must hear that rather than get a shortened answer.
             self._ended = True
-            return [StreamError("api_error", "The upstream sent a malformed stream event.")]
+            return [StreamError("api_error", MALFORMED_EVENT)]
 
     def _read(self, data: Any, event_name: str | None) -> list[StreamEvent]:
         if not isinstance(data, dict):
-            return []
+            raise TypeError("an event must be a JSON object")
         kind = data.get("type") or event_name
         if kind == "message_start":
             message = data.get("message") or {}
@@ -104,7 +108,8 @@ class AnthropicStreamReader:
             state.tool_index = self._tool_calls
             state.start_input = block.get("input")
             self._tool_calls += 1
-            return [ToolCallStart(state.tool_index, str(block.get("id")), str(block.get("name")))]
+            call_id = block.get("id") or f"{self._call_id_prefix}{state.tool_index}"
+            return [ToolCallStart(state.tool_index, str(call_id), str(block.get("name")))]
         return []
 
     def _block_delta(self, index: Any, delta: dict[str, Any]) -> list[StreamEvent]:

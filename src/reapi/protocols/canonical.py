@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from reapi.errors import RETRY_IS_SAFE
 from reapi.protocols.usage import Usage
 
 
@@ -176,6 +177,11 @@ class StreamError:
 
     kind: str
     message: str
+
+
+# What a client hears when an upstream event is not JSON, not an object, or of a shape its
+# format never has: the stream is corrupt, so it ends like a broken one, and is not charged.
+MALFORMED_EVENT = f"The upstream sent a malformed stream event. {RETRY_IS_SAFE}"
 
 
 def upstream_error(error: Any) -> StreamError:

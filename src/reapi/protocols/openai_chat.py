@@ -240,7 +240,7 @@ def error_body(message: str, type_: str, code: str | None, param: str | None = N
 def count_output_chars(chunk: dict[str, Any]) -> int:
     """Characters of generated output in one stream chunk (text, tool arguments, reasoning)."""
     total = 0
-    for choice in chunk.get("choices") or ():
+    for choice in _list(chunk.get("choices")):
         delta = choice.get("delta") if isinstance(choice, dict) else None
         if not isinstance(delta, dict):
             continue
@@ -248,18 +248,25 @@ def count_output_chars(chunk: dict[str, Any]) -> int:
             text = delta.get(key)
             if isinstance(text, str):
                 total += len(text)
-        for call in delta.get("tool_calls") or ():
+        for call in _list(delta.get("tool_calls")):
             function = call.get("function") if isinstance(call, dict) else None
             if isinstance(function, dict):
-                total += len(function.get("name") or "") + len(function.get("arguments") or "")
+                for key in ("name", "arguments"):
+                    text = function.get(key)
+                    total += len(text) if isinstance(text, str) else 0
     return total
+
+
+def _list(value: object) -> list[Any]:
+    # Counting is an estimate over an upstream's answer: a wrong shape counts nothing.
+    return value if isinstance(value, list) else []
 
 
 def count_answer_chars(answer: dict[str, Any]) -> int:
     """Characters of generated output in a whole (non-streamed) answer, for estimating its
     tokens when the upstream did not report them."""
     total = 0
-    for choice in answer.get("choices") or ():
+    for choice in _list(answer.get("choices")):
         message = choice.get("message") if isinstance(choice, dict) else None
         if isinstance(message, dict):
             total += count_output_chars({"choices": [{"delta": message}]})

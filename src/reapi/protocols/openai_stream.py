@@ -15,6 +15,7 @@ from typing import Any
 import orjson
 
 from reapi.protocols.canonical import (
+    MALFORMED_EVENT,
     Finish,
     StreamEnd,
     StreamError,
@@ -64,11 +65,11 @@ class OpenAIStreamReader:
             # Not JSON, or JSON of a shape no OpenAI-compatible server sends: the stream is
             # corrupt, and the client must hear that rather than get a shortened answer.
             self._ended = True
-            return [StreamError("api_error", "The upstream sent a malformed stream event.")]
+            return [StreamError("api_error", MALFORMED_EVENT)]
 
     def _read(self, chunk: Any) -> list[StreamEvent]:
         if not isinstance(chunk, dict):
-            return []
+            raise TypeError("an event must be a JSON object")
         if isinstance(chunk.get("error"), dict):
             self._ended = True
             return [upstream_error(chunk["error"])]

@@ -45,7 +45,9 @@ class SSEDecoder:
         events: list[SSEEvent] = []
         for line in lines:
             if not line:
-                if self._data:
+                # A lone empty data line is no event (WHATWG: an empty data buffer dispatches
+                # nothing), so a blank keep-alive never reads as a malformed event.
+                if self._data and (self._data[0] or len(self._data) > 1):
                     events.append(SSEEvent(b"\n".join(self._data), self._event))
                 self._data = []
                 self._event = None

@@ -134,14 +134,24 @@ assert set(_TABLE) == set(TaskErrorCode), "every code needs a status and a messa
 
 class TaskError(Exception):
     """A task-gateway failure with its stable code; ``param`` names the offending field (dotted
-    path such as ``image_urls.3``) when one is to blame."""
+    path such as ``image_urls.3``) when one is to blame.
+
+    ``message`` is what the client sees, so it never carries exception text, upstream hosts or
+    ports; ``detail`` is the operator's part (the URL, the exception, the upstream's own
+    words), written to the log next to the request id and never rendered."""
 
     def __init__(
-        self, code: TaskErrorCode, message: str | None = None, *, param: str | None = None
+        self,
+        code: TaskErrorCode,
+        message: str | None = None,
+        *,
+        param: str | None = None,
+        detail: str | None = None,
     ) -> None:
         self.code = code
         self.message = message or code.default_message
         self.param = param
+        self.detail = detail
         super().__init__(self.message)
 
     @property

@@ -4,23 +4,31 @@ Every direction goes wire -> canonical -> wire (``openai_convert``, ``anthropic_
 ``openai_stream``, ``anthropic_stream``); this module only composes them and keeps the running
 facts billing needs from a stream. Request translators raise ``InvalidRequest`` (a 400 in the
 client's format) for what the target cannot express; response translators never raise on an
-upstream's odd but parseable answer. docs/translation.md lists every field and what is dropped.
+upstream's odd but parseable answer, and raise ``UpstreamError`` (a 502) for one of a shape its
+format never has. docs/translation.md lists every field and what is dropped.
 """
 
 from __future__ import annotations
 
+import itertools
+from dataclasses import replace
 from typing import Any, Protocol
 
+from reapi.errors import RETRY_IS_SAFE, UpstreamError
 from reapi.protocols import anthropic_convert, openai_convert
 from reapi.protocols.anthropic_stream import AnthropicStreamReader, AnthropicStreamWriter
 from reapi.protocols.canonical import (
     Finish,
+    Response,
     StreamEnd,
     StreamError,
     StreamEvent,
+    Text,
     TextDelta,
+    Thinking,
     ThinkingDelta,
     ToolArgumentsDelta,
+    ToolCall,
     UsageReport,
 )
 from reapi.protocols.openai_stream import OpenAIStreamReader, OpenAIStreamWriter
@@ -41,24 +49,56 @@ def anthropic_request_to_openai(body: dict[str, Any]) -> dict[str, Any]:
 
 
 def anthropic_response_to_openai(
-    body: dict[str, Any], *, model: str, completion_id: str | None = None, created: int = 0
+    body: dict[str, Any], *, model: str, completion_id: str, created: int
 ) -> dict[str, Any]:
-    """``model`` is the name echoed to the client. This layer reads no clock, so the caller
-    passes ``created`` (Unix seconds); ``completion_id`` defaults to the upstream message id."""
-    resp = anthropic_convert.response_to_canonical(body)
-    return openai_convert.response_from_canonical(
-        resp, model=model, completion_id=completion_id or resp.id, created=created
-    )
+    """``model`` is the name echoed to the client. This layer draws no ids and reads no clock:
+    the caller passes ``completion_id`` (``chatcmpl-...``: the upstream's ``msg_`` id is in the
+    other format's shape) and ``created`` (Unix seconds). A tool call the upstream left
+    unnamed gets ``<completion_id>_call_<n>``, as in streams."""
+    try:
+        resp = anthropic_convert.response_to_canonical(body)
+        return openai_convert.response_from_canonical(
+            _name_calls(resp, f"{completion_id}_call_"),
+            model=model,
+            completion_id=completion_id,
+            created=created,
+        )
+    except _MALFORMED:
+        raise UpstreamError(f"The upstream sent an invalid answer. {RETRY_IS_SAFE}") from None
 
 
 def openai_response_to_anthropic(
-    body: dict[str, Any], *, model: str, message_id: str | None = None
+    body: dict[str, Any], *, model: str, message_id: str
 ) -> dict[str, Any]:
-    """``model`` is the name echoed to the client; ``message_id`` defaults to the upstream id."""
-    resp = openai_convert.response_to_canonical(body)
-    return anthropic_convert.response_from_canonical(
-        resp, model=model, message_id=message_id or resp.id
-    )
+    """``model`` is the name echoed to the client; ``message_id`` is the caller's ``msg_...``
+    id (the upstream's ``chatcmpl-`` id is in the other format's shape). A tool call the
+    upstream left unnamed gets ``<message_id>_call_<n>``, as in streams."""
+    try:
+        resp = openai_convert.response_to_canonical(body)
+        return anthropic_convert.response_from_canonical(
+            _name_calls(resp, f"{message_id}_call_"), model=model, message_id=message_id
+        )
+    except _MALFORMED:
+        raise UpstreamError(f"The upstream sent an invalid answer. {RETRY_IS_SAFE}") from None
+
+
+# What reading an answer of a shape its format never has raises (a list where an object
+# belongs, a number where text does): the upstream's fault, a 502, never the gateway's 500.
+_MALFORMED = (AttributeError, TypeError, KeyError, ValueError, IndexError)
+
+
+def _name_calls(resp: Response, prefix: str) -> Response:
+    """``<prefix><n>`` for each unnamed call, ``n`` counting every call as streams do."""
+    if all(p.id for p in resp.parts if isinstance(p, ToolCall)):
+        return resp
+    calls = itertools.count()
+    parts: list[Text | ToolCall | Thinking] = []
+    for part in resp.parts:
+        if isinstance(part, ToolCall):
+            n = next(calls)
+            part = part if part.id else replace(part, id=f"{prefix}{n}")
+        parts.append(part)
+    return replace(resp, parts=parts)
 
 
 class StreamTranslator(Protocol):
@@ -76,6 +116,12 @@ class StreamTranslator(Protocol):
     usage: Usage | None
     output_chars: int
     finished: bool
+
+    @property
+    def done(self) -> bool:
+        """True once the client's stream is over, finished or ended by an error: the caller
+        stops reading the upstream (and closes it unless ``finished``)."""
+        ...
 
     def feed(self, event: SSEEvent) -> list[bytes]:
         """One upstream event in, zero or more SSE-framed client events out."""
@@ -111,6 +157,10 @@ class _Translation:
         self.usage: Usage | None = None
         self.output_chars = 0
         self.finished = False
+
+    @property
+    def done(self) -> bool:
+        return self._done
 
     def feed(self, event: SSEEvent) -> list[bytes]:
         if self._done:
@@ -158,7 +208,7 @@ def anthropic_stream_to_openai(
     writer = OpenAIStreamWriter(
         model=model, completion_id=completion_id, created=created, include_usage=include_usage
     )
-    return _Translation(AnthropicStreamReader(), writer)
+    return _Translation(AnthropicStreamReader(call_id_prefix=f"{completion_id}_call_"), writer)
 
 
 def openai_stream_to_anthropic(

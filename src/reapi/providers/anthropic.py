@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from reapi.config import Channel
+from reapi.protocols.relay import Scrub
 from reapi.providers.base import WireFormat
 
 
@@ -19,6 +20,9 @@ class AnthropicProvider:
 
     def url(self, channel: Channel, fmt: WireFormat) -> str:
         return channel.base_url + "/v1/messages"
+
+    def scrub(self, fmt: WireFormat) -> Scrub | None:
+        return None
 
     def count_tokens_url(self, channel: Channel) -> str | None:
         return channel.base_url + "/v1/messages/count_tokens"

@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from typing import Literal, Protocol
 
 from reapi.config import Channel
+from reapi.protocols.relay import Scrub
 
 WireFormat = Literal["openai", "anthropic"]
 
@@ -29,3 +30,9 @@ class Provider(Protocol):
     def headers(
         self, channel: Channel, fmt: WireFormat, client_headers: Mapping[str, str]
     ) -> dict[str, str]: ...
+
+    def scrub(self, fmt: WireFormat) -> Scrub | None:
+        """What to remove from this upstream's answers in ``fmt`` before a client sees them
+        (fields of its own, ids in another format's shape); None for an upstream that speaks
+        the format as specified, so its relayed events are not even re-encoded."""
+        ...

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from reapi.config import Channel
+from reapi.protocols.relay import Scrub
 from reapi.providers.base import WireFormat
 
 
@@ -17,6 +18,9 @@ class OpenAIProvider:
 
     def url(self, channel: Channel, fmt: WireFormat) -> str:
         return channel.base_url + "/chat/completions"
+
+    def scrub(self, fmt: WireFormat) -> Scrub | None:
+        return None
 
     def count_tokens_url(self, channel: Channel) -> str | None:
         return None

@@ -208,7 +208,7 @@ class ChatService:
             reply.headers.update(reply_headers)
             reply.headers["x-reapi-cost"] = format_usd(cost)
             return reply
-        translator = _stream_translator(plan, opened.fmt, ticket.prompt_chars)
+        translator = _stream_translator(plan, opened, ticket.prompt_chars)
         return StreamReply(self._stream(call, opened, translator), reply_headers)
 
     async def _json(self, call: CallRecord, opened: UpstreamCall, plan: _Plan) -> JsonReply:
@@ -236,17 +236,25 @@ class ChatService:
         # What billing estimates from if the upstream's usage is missing or unbelievable.
         call.output_chars = _ANSWER_CHARS[opened.fmt](answer)
         if opened.fmt == plan.client:
-            if answer.get("model") != plan.requested:
+            scrub = opened.provider.scrub(opened.fmt)
+            if (scrub is not None and scrub(answer)) or answer.get("model") != plan.requested:
                 answer["model"] = plan.requested
                 raw = orjson.dumps(answer)
         elif plan.client == "openai":
             raw = orjson.dumps(
                 translate.anthropic_response_to_openai(
-                    answer, model=plan.requested, created=int(time.time())
+                    answer,
+                    model=plan.requested,
+                    completion_id="chatcmpl-" + secrets.token_hex(16),
+                    created=int(time.time()),
                 )
             )
         else:
-            raw = orjson.dumps(translate.openai_response_to_anthropic(answer, model=plan.requested))
+            raw = orjson.dumps(
+                translate.openai_response_to_anthropic(
+                    answer, model=plan.requested, message_id="msg_" + secrets.token_hex(12)
+                )
+            )
         call.status = 200
         call.outcome = "ok"
         return JsonReply(raw)
@@ -268,7 +276,7 @@ class ChatService:
                     out = await self._settle_stream(call, translator, out)
                 if out:
                     yield b"".join(out)
-                if translator.finished:
+                if translator.done:
                     break
             if not translator.finished:
                 out = [part for event in decoder.close() for part in translator.feed(event)]
@@ -339,12 +347,13 @@ def _broken(message: str) -> str:
 
 
 def _stream_translator(
-    plan: _Plan, upstream: WireFormat, prompt_chars: int
+    plan: _Plan, opened: UpstreamCall, prompt_chars: int
 ) -> translate.StreamTranslator:
-    if plan.client == upstream:
-        if upstream == "openai":
-            return OpenAIRelay(model=plan.requested, include_usage=plan.include_usage)
-        return AnthropicRelay(model=plan.requested)
+    if plan.client == opened.fmt:
+        scrub = opened.provider.scrub(opened.fmt)
+        if opened.fmt == "openai":
+            return OpenAIRelay(model=plan.requested, include_usage=plan.include_usage, scrub=scrub)
+        return AnthropicRelay(model=plan.requested, scrub=scrub)
     if plan.client == "openai":
         return translate.anthropic_stream_to_openai(
             model=plan.requested,

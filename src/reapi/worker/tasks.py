@@ -34,6 +34,7 @@ from reapi.providers.tasks.base import JobOutput, JobState, SubmitError, TaskAda
 from reapi.providers.tasks.registry import TASK_ADAPTERS
 from reapi.services.tasks.catalog import TaskModel
 from reapi.services.tasks.outputs import (
+    ChannelOrigin,
     download_output,
     job_failure,
     submit_failure,
@@ -233,7 +234,8 @@ class TaskWorker:
         if model is None or channel is None or channel.type not in self._adapters:
             raise TaskError(
                 TaskErrorCode.NO_CHANNEL_AVAILABLE,
-                f"channel {task.channel!r} for {task.model} is no longer configured",
+                f"No upstream channel serves {task.model} any more",
+                detail=f"channel {task.channel!r} for {task.model} is no longer configured",
             )
         adapter = self._adapters[channel.type]
         if task.phase == "submitting":
@@ -261,15 +263,17 @@ class TaskWorker:
         else:
             job = UpstreamJob.from_json(task.upstream or {})
             state = await adapter.poll(self._upstream, channel, job)
-        await self._settle(task, job, state)
+        await self._settle(task, channel, job, state)
 
-    async def _settle(self, task: Task, job: UpstreamJob, state: JobState) -> None:
+    async def _settle(
+        self, task: Task, channel: Channel, job: UpstreamJob, state: JobState
+    ) -> None:
         if state.status == "processing":
             await self._reschedule(task, job)
         elif state.status == "failed":
             raise job_failure(state)
         else:
-            await self._complete(task, state.outputs)
+            await self._complete(task, channel, state.outputs)
 
     async def _write(self, task: Task, **values: Any) -> bool:
         async with self._db.session() as session:
@@ -297,15 +301,16 @@ class TaskWorker:
         with contextlib.suppress(Exception):
             await self._write(task, next_attempt_at=next_at, lease_owner=None, lease_until=None)
 
-    async def _complete(self, task: Task, outputs: Sequence[JobOutput]) -> None:
+    async def _complete(self, task: Task, channel: Channel, outputs: Sequence[JobOutput]) -> None:
         if not outputs:
             raise TaskError(
                 TaskErrorCode.OUTPUT_UNAVAILABLE, "the upstream finished with no output"
             )
         folder = task.id.removeprefix("task_")
+        direct = ChannelOrigin.of(channel.base_url, self._upstream)
         records = []
         for n, output in enumerate(outputs):
-            media = await download_output(self._downloads, output)
+            media = await download_output(self._downloads, output, direct=direct)
             ext = output_extension(media.content_type or output.content_type, output.url, task.kind)
             key = f"tasks/{folder}/{n}.{ext}"
             content_type = content_type_of(key)
@@ -335,13 +340,14 @@ async def fail_task(db: Database, task: Task, error: TaskError, *, owner: str | 
     """End the task as failed and refund its price, in one transaction, exactly once. Returns
     False when the task had already ended (or ``owner`` no longer holds it): nothing changed."""
     now = utcnow()
+    request_id = task.request_id or new_request_id()
     async with db.session() as session:
         ended = await tasks_sql.end(
             session,
             task.id,
             owner,
             status="failed",
-            error=error_record(error, task.request_id or new_request_id()),
+            error=error_record(error, request_id),
             finished_at=now,
             **_callback_due(task, now),
         )
@@ -359,7 +365,14 @@ async def fail_task(db: Database, task: Task, error: TaskError, *, owner: str | 
                 note=f"task failed: {int(error.code)}",
             )
     if ended:
-        log.info("task %s failed (%d) and was refunded: %s", task.id, error.code, error.message)
+        # The client sees the code and a stable message; the cause is here, by request id.
+        log.warning(
+            "task %s (%s) failed with %d and was refunded: %s",
+            task.id,
+            request_id,
+            error.code,
+            error.detail or error.message,
+        )
     return ended
 
 

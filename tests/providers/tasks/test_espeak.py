@@ -10,10 +10,12 @@ import wave
 
 import pytest
 
+from reapi.protocols.tasks import TaskErrorCode
 from reapi.providers.tasks import espeak
 from reapi.providers.tasks.base import SubmitError, TaskChannel, UpstreamJob
 from reapi.providers.tasks.registry import task_adapter
 from reapi.services.tasks.catalog import load_task_models, validate_task_request
+from reapi.services.tasks.outputs import submit_failure
 
 pytestmark = [
     pytest.mark.local_tts,
@@ -104,6 +106,10 @@ async def test_an_unknown_voice_is_a_rejection_not_a_fault() -> None:
     with pytest.raises(SubmitError) as refused:
         await adapter.submit(None, CHANNEL, MODEL, {"text": "Hi.", "voice": "xx-nowhere"})  # type: ignore[arg-type]
     assert refused.value.certain and refused.value.rejected
+    shown = submit_failure(refused.value)  # what the client reads: the engine's reason
+    assert (
+        shown.code == TaskErrorCode.UPSTREAM_REJECTED and "no voice 'xx-nowhere'" in shown.message
+    )
 
 
 async def test_submit_returns_the_finished_file_and_a_lost_result_is_spoken_again() -> None:

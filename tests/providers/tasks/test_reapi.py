@@ -53,7 +53,7 @@ async def test_upstream_refusals(
         with pytest.raises(SubmitError) as info:
             await ADAPTER.submit(session, rig.channel, rig.model, {"prompt": "x"})
         assert info.value.certain and info.value.rejected is rejected
-        assert "nope" in info.value.message
+        assert "nope" in info.value.message and info.value.reason == "nope"
     finally:
         await rig.fake.close()
 
@@ -64,7 +64,9 @@ def test_task_states_and_id_shapes() -> None:
     assert _task_id({"code": 200, "data": [{"task_id": "t3", "status": "processing"}]}) == "t3"
     assert _task_id({"data": []}) is None
     failed = task_state({"status": "failed", "error": {"code": 50006, "message": "moderated"}})
-    assert failed.error == "[50006] moderated"
+    assert (failed.error, failed.refusal) == ("[50006] moderated", "moderated")
+    broke = task_state({"status": "failed", "error": {"code": 50005, "message": "host x:81"}})
+    assert (broke.error, broke.refusal) == ("[50005] host x:81", None)
     done = task_state(
         {"status": "completed", "output": {"video_urls": ["https://c.example/0.mp4"],
                                            "last_frame_url": "https://c.example/f.png"}}

@@ -44,6 +44,23 @@ def code_of(url: object, policy: UrlPolicy = STRICT) -> TaskErrorCode:
         "http://[::ffff:7f00:1]/x.png",
         "http://[64:ff9b::a9fe:a9fe]/",  # NAT64 wrapping 169.254.169.254
         "http://[2002:7f00:1::]/",  # 6to4 wrapping 127.0.0.1
+        "http://[::127.0.0.1]/",  # IPv4-compatible (deprecated ::/96)
+        "http://[::7f00:1]/",
+        "http://[::8.8.8.8]/",  # even wrapping a public address: nothing routes ::/96 today
+        "http://[::ffff:0:7f00:1]/",  # SIIT IPv4-translated
+        "http://[::ffff:0:127.0.0.1]/",
+        "http://[64:ff9b:1::7f00:1]/",  # local-use NAT64
+        "http://[64:ff9b::7f00:1]/",  # NAT64 wrapping 127.0.0.1
+        "http://[2001:0:4136:e378:8000:63bf:3fff:fdd2]/",  # Teredo
+        "http://[2001:db8::1]/",  # documentation
+        "http://[3fff::1]/",  # documentation (RFC 9637)
+        "http://[fec0::1]/",  # site-local
+        "http://[100::1]/",  # discard-only
+        "http://[5f00::1]/",  # SRv6 SIDs
+        "http://[::]/",
+        "http://[0:0:0:0:0:0:0:1]/",
+        "http://[0:0:0:0:0:ffff:7f00:1]/",
+        "http://[::FFFF:127.0.0.1]:8080/",
         "http://[fe80::1]/",
         "http://[fc00::1]/",
         "http://[ff02::1]/",
@@ -51,6 +68,15 @@ def code_of(url: object, policy: UrlPolicy = STRICT) -> TaskErrorCode:
         "http://2130706433/x.png",
         "http://0177.0.0.1/x.png",
         "http://0x7f.0.0.1/x.png",
+        "http://0X7F.0.0.1/x.png",
+        "http://017700000001/x.png",  # octal, one part
+        "http://127.0.0.1./x.png",  # trailing dot
+        "http://0x7f000001./x.png",
+        "http://0/x.png",  # 0.0.0.0
+        "http://127.000.000.001/x.png",
+        "http://192.88.99.1/",  # 6to4 relay anycast
+        "http://198.18.0.1/",  # benchmarking
+        "http://255.255.255.255/",
         "http://localhost/x.png",
         "http://LOCALHOST./x.png",
         "http://foo.localhost/x.png",
@@ -83,6 +109,13 @@ def test_data_urls_are_rejected_with_their_own_code() -> None:
         "http://example.com\\@evil/a.png",
         "http://example.com:99999/a.png",
         "http://%31%32%37.0.0.1/a.png",
+        "http://[fe80::1%25eth0]/a.png",  # zone ids name this machine's interfaces
+        "http://[2606:4700::1111%25eth0]/a.png",
+        "http://[2606:4700::1111]x.evil.example/a.png",  # text after "]" that urlsplit drops
+        "http://[v1.fe80]/a.png",  # IPvFuture
+        "http://[::ffff:127.1]/a.png",
+        "http://@127.0.0.1/a.png",  # empty userinfo
+        "http://:@example.com/a.png",
         "not a url",
     ],
 )
@@ -109,13 +142,45 @@ def test_legacy_ipv4_spellings_decode_like_inet_aton() -> None:
     assert parse_ip_literal("1.2.3.4.5") is None
     assert parse_ip_literal("256.1.1.1") is None
     assert parse_ip_literal("08.1.1.1") is None  # 8 is not an octal digit
+    for text in ("+127.0.0.1", "1_27.0.0.1", "\u0661\u0662\u0667.0.0.1", "0x.0.0.1", "127..1"):
+        assert parse_ip_literal(text) is None, text  # int() would take these; inet_aton not
 
 
-def test_public_address_classification() -> None:
-    assert is_public_address(ipaddress.ip_address("93.184.216.34"))
-    assert is_public_address(ipaddress.ip_address("2606:4700::1111"))
-    assert not is_public_address(ipaddress.ip_address("::ffff:10.0.0.1"))
-    assert is_public_address(ipaddress.ip_address("::ffff:8.8.8.8"))
+@pytest.mark.parametrize(
+    ("address", "public"),
+    [
+        ("93.184.216.34", True),
+        ("8.8.8.8", True),
+        ("2606:4700::1111", True),
+        ("2a00:1450:4001::200e", True),
+        ("::ffff:8.8.8.8", True),  # IPv4-mapped: judged by the IPv4 address
+        ("::ffff:10.0.0.1", False),
+        ("64:ff9b::808:808", True),  # NAT64 well-known prefix: judged by the IPv4 address
+        ("64:ff9b::a00:1", False),
+        ("2002:808:808::1", True),  # 6to4: judged by the IPv4 address
+        ("2002:a00:1::1", False),
+        ("::8.8.8.8", False),  # IPv4-compatible: refused whatever it carries
+        ("::ffff:0:808:808", False),  # SIIT: refused whatever it carries
+        ("64:ff9b:1::808:808", False),  # local-use NAT64
+        ("2001::1", False),  # Teredo
+        ("2001:db8::8", False),
+        ("fec0::1", False),
+        ("fd00::1", False),
+        ("fe80::1", False),
+        ("ff0e::1", False),  # global-scope multicast
+        ("4000::1", False),  # unassigned, outside 2000::/3
+        ("100.64.0.1", False),
+        ("192.0.0.9", False),
+        ("224.0.0.251", False),
+        ("239.255.255.250", False),
+    ],
+)
+def test_public_address_classification(address: str, public: bool) -> None:
+    assert is_public_address(ipaddress.ip_address(address)) is public
+
+
+def test_zone_ids_are_never_public() -> None:
+    assert not is_public_address(ipaddress.IPv6Address("2606:4700::1111%eth0"))
 
 
 def test_allowlist_is_explicit() -> None:
@@ -166,6 +231,9 @@ async def test_guarded_connector_refuses_loopback_literals_and_names() -> None:
                 f"http://127.0.0.1:{port}/media/{job_id}/0.png",
                 f"http://rebind.example.com:{port}/media/{job_id}/0.png",
                 f"http://localhost:{port}/media/{job_id}/0.png",
+                # IPv4-mapped reaches 127.0.0.1 through a dual-stack socket.
+                f"http://[::ffff:127.0.0.1]:{port}/media/{job_id}/0.png",
+                f"http://[::127.0.0.1]:{port}/media/{job_id}/0.png",
             ):
                 with pytest.raises(aiohttp.ClientError):
                     async with s.get(url) as resp:
@@ -216,6 +284,7 @@ def test_numeric_hosts_decode_exactly_like_inet_aton() -> None:
         st.integers(0, 0xFFFFFFFF).map(hex),
         st.integers(0, 0o37777777777).map(lambda n: "0" + format(n, "o")),
         st.integers(0, 255).map(str),
+        st.text(alphabet="0123456789abcdefxX+-_", max_size=10),  # near-numbers
     )
 
     @given(st.lists(part, min_size=1, max_size=4).map(".".join))

@@ -1,7 +1,8 @@
 """The ``llamacpp`` channel type: a llama-server that the gateway starts and supervises itself.
 
 It speaks both wire formats natively (``/v1/chat/completions`` and ``/v1/messages``), so either
-endpoint is relayed without translation. The server sometimes closes a kept-alive connection
+endpoint is relayed without translation, minus what the server adds beyond the formats
+(``scrub``). The server sometimes closes a kept-alive connection
 right after a stream (docs/local-model.md), and a request sent on such a connection fails
 before any answer; every request therefore asks for ``Connection: close``, since a call must
 never be retried once sent.
@@ -12,7 +13,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from reapi.config import Channel
+from reapi.protocols.relay import Scrub
 from reapi.providers.base import WireFormat
+from reapi.providers.llamacpp import scrub
 
 
 class LlamaCppProvider:
@@ -21,6 +24,9 @@ class LlamaCppProvider:
     def url(self, channel: Channel, fmt: WireFormat) -> str:
         path = "/v1/chat/completions" if fmt == "openai" else "/v1/messages"
         return channel.base_url + path
+
+    def scrub(self, fmt: WireFormat) -> Scrub | None:
+        return scrub.openai_answer if fmt == "openai" else scrub.anthropic_answer
 
     def count_tokens_url(self, channel: Channel) -> str | None:
         return channel.base_url + "/v1/messages/count_tokens"

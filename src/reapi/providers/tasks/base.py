@@ -159,14 +159,17 @@ class JobState:
     certain: bool = True
     # For processing states: why the last poll told nothing new (for logs only).
     detail: str | None = None
+    # Set when the upstream refused the content itself (moderation, invalid input): its reason,
+    # in words fit for the client. ``error`` is always for the operator's log only.
+    refusal: str | None = None
 
     @classmethod
     def processing(cls, detail: str | None = None) -> JobState:
         return cls("processing", detail=detail)
 
     @classmethod
-    def failed(cls, error: str, *, certain: bool = True) -> JobState:
-        return cls("failed", error=error, certain=certain)
+    def failed(cls, error: str, *, certain: bool = True, refusal: str | None = None) -> JobState:
+        return cls("failed", error=error, certain=certain, refusal=refusal)
 
 
 @dataclass
@@ -201,7 +204,11 @@ class UpstreamJob:
 class SubmitError(Exception):
     """The create call did not yield a job. ``certain`` is True when the upstream answered
     with a refusal (nothing started); False when the outcome is unknown (timeout, dropped
-    connection, unreadable answer) and a job may be running and billing upstream."""
+    connection, unreadable answer) and a job may be running and billing upstream.
+
+    ``message`` is for the operator's log (it may name hosts and carry exception text);
+    ``reason`` is the upstream's own words about the request, shown to the client only when
+    ``rejected``."""
 
     def __init__(
         self,
@@ -210,6 +217,7 @@ class SubmitError(Exception):
         certain: bool,
         status: int | None = None,
         rejected: bool = False,
+        reason: str | None = None,
     ) -> None:
         super().__init__(message)
         self.message = message
@@ -217,6 +225,7 @@ class SubmitError(Exception):
         self.status = status
         # The upstream refused the content itself (moderation, invalid input), not a fault.
         self.rejected = rejected
+        self.reason = reason
 
 
 class TaskAdapter(Protocol):
@@ -291,13 +300,14 @@ def _json_or_none(text: str) -> Any:
 def refused(reply: Reply, what: str) -> SubmitError:
     """A non-2xx create answer. 4xx means the upstream refused and started nothing; a 5xx may
     come from a proxy after the job was queued, so it is not certain."""
-    message = f"{what} answered HTTP {reply.status}: {error_text(reply)}"
+    reason = error_text(reply)
     client_error = 400 <= reply.status < 500
     return SubmitError(
-        message,
+        f"{what} answered HTTP {reply.status}: {reason}",
         certain=client_error,
         status=reply.status,
         rejected=reply.status in (400, 422),
+        reason=reason,
     )
 
 

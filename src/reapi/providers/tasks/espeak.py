@@ -278,7 +278,7 @@ class EspeakAdapter:
         try:
             return await _speak(Speech(**raw))
         except SubmitError as exc:
-            return JobState.failed(exc.message)
+            return JobState.failed(exc.message, refusal=exc.reason if exc.rejected else None)
 
 
 async def _speak(speech: Speech) -> JobState:
@@ -287,5 +287,6 @@ async def _speak(speech: Speech) -> JobState:
     except EspeakUnavailable as exc:
         raise SubmitError(str(exc), certain=True) from exc
     except SpeechError as exc:
-        raise SubmitError(str(exc), certain=True, rejected=True) from exc
+        # The engine's words name the request's own fault (a voice it lacks): the client's.
+        raise SubmitError(str(exc), certain=True, rejected=True, reason=str(exc)) from exc
     return JobState("completed", (JobOutput(data=wav, content_type=CONTENT_TYPE),))

@@ -5,7 +5,8 @@
 ``GET {base}/api/v1/tasks/{id}`` answers the task object: ``output.{image,video,audio}_urls``
 (plus labelled ``tracks``) when completed, ``error: {code, message}`` when failed. Errors use
 the ``{"error": {"code", "message", "request_id"}}`` envelope; the upstream's code is kept in
-the message so an operator can trace it.
+the failure's log text so an operator can trace it, and only its content refusals (2xxxx,
+50006) are passed on to the client in its words.
 """
 
 from __future__ import annotations
@@ -111,7 +112,12 @@ def task_state(body: Any) -> JobState:
         message = error.get("message") if isinstance(error, dict) else None
         code = _error_code(body)
         prefix = f"[{code}] " if code is not None else ""
-        return JobState.failed(f"{prefix}{message or 'upstream task failed'}")
+        # Its 2xxxx and 50006 failures are refusals of the content, in words for the client.
+        refused = code is not None and (code // 10000 == 2 or code == 50006)
+        return JobState.failed(
+            f"{prefix}{message or 'upstream task failed'}",
+            refusal=(message or "the upstream refused the request") if refused else None,
+        )
     if status != "completed":
         return JobState.processing(f"unexpected task status {status!r}")
     output = body.get("output")

@@ -18,8 +18,7 @@ import aiohttp
 import mutagen
 
 from reapi.protocols.tasks import TaskError, TaskErrorCode
-from reapi.providers.tasks.base import JobOutput
-from reapi.services.tasks.outputs import download_output
+from reapi.services.tasks.outputs import DownloadFailed, download
 
 DEFAULT_MAX_SOURCE_BYTES = 256 * 1024 * 1024
 
@@ -34,10 +33,13 @@ async def probe_source_seconds(
     """Seconds of audio (or video) at ``url``, to the millisecond. ``session`` must be the
     guarded download session. Raises ``TaskError(SOURCE_UNREADABLE)`` naming ``param``."""
     try:
-        media = await download_output(session, JobOutput(url=url), max_bytes=max_bytes)
-    except TaskError as exc:
+        media = await download(session, url, max_bytes=max_bytes)
+    except DownloadFailed as exc:
         raise TaskError(
-            TaskErrorCode.SOURCE_UNREADABLE, f"{param}: {exc.message}", param=param
+            TaskErrorCode.SOURCE_UNREADABLE,
+            f"{param}: {TaskErrorCode.SOURCE_UNREADABLE.default_message}: {exc.reason}",
+            param=param,
+            detail=exc.detail,
         ) from exc
     seconds = await asyncio.to_thread(media_seconds, media.data)
     if seconds is None:

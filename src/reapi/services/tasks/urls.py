@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
+import re
 import socket
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -34,7 +35,46 @@ IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 # Names that mean "this machine" or "this site" without DNS ever being asked.
 _LOCAL_NAMES = frozenset({"localhost", "localhost.localdomain", "ip6-localhost", "ip6-loopback"})
 _LOCAL_SUFFIXES = (".localhost", ".local", ".internal", ".localdomain", ".home.arpa")
+
+# IANA's special-purpose blocks that are not globally reachable, written out rather than left to
+# ``is_global``: the registry behind it differs between Python patch releases (3.11.7 calls
+# ``::127.0.0.1`` and ``fec0::1`` global). Over-refusing a block no media host lives in is fine.
+_NOT_PUBLIC_V4 = tuple(
+    ipaddress.IPv4Network(net)
+    for net in (
+        "0.0.0.0/8",  # "this network"
+        "10.0.0.0/8",
+        "100.64.0.0/10",  # carrier-grade NAT
+        "127.0.0.0/8",
+        "169.254.0.0/16",  # link-local, cloud metadata
+        "172.16.0.0/12",
+        "192.0.0.0/24",  # IETF protocol assignments
+        "192.0.2.0/24",  # documentation
+        "192.88.99.0/24",  # deprecated 6to4 relay anycast
+        "192.168.0.0/16",
+        "198.18.0.0/15",  # benchmarking
+        "198.51.100.0/24",
+        "203.0.113.0/24",
+        "224.0.0.0/4",  # multicast
+        "240.0.0.0/4",  # reserved, and the broadcast address
+    )
+)
+# Every IPv6 unicast host on the internet is in 2000::/3; outside it only the two tunnelled
+# forms below carry a public address, and inside it these blocks are special.
+_GLOBAL_UNICAST_V6 = ipaddress.IPv6Network("2000::/3")
+_NOT_PUBLIC_V6 = tuple(
+    ipaddress.IPv6Network(net)
+    for net in (
+        "2001::/23",  # IETF protocol assignments, Teredo (2001::/32) among them
+        "2001:db8::/32",  # documentation
+        "3fff::/20",  # documentation
+    )
+)
+_IPV4_MAPPED = ipaddress.IPv6Network("::ffff:0:0/96")
 _NAT64 = ipaddress.IPv6Network("64:ff9b::/96")
+_SIXTOFOUR = ipaddress.IPv6Network("2002::/16")
+_BRACKETED = re.compile(r"\[[0-9A-Fa-f:.]+\](?::[0-9]*)?")
+_IPV4_PART = re.compile(r"0[xX][0-9a-fA-F]+|0[0-7]*|[1-9][0-9]*")
 
 
 @dataclass(frozen=True)
@@ -71,15 +111,38 @@ STRICT = UrlPolicy()
 
 
 def is_public_address(ip: IPAddress) -> bool:
-    """True only for globally routable unicast addresses; addresses tunnelled inside IPv6
-    (IPv4-mapped, NAT64, 6to4) are judged by the IPv4 address they carry."""
+    """True only for globally routable unicast addresses. IPv6 forms that reach an IPv4 host
+    (IPv4-mapped, NAT64's well-known prefix, 6to4) are judged by the IPv4 address they carry;
+    every other IPv6 address outside 2000::/3 is refused, including IPv4-compatible
+    ``::a.b.c.d``, SIIT's ``::ffff:0:a.b.c.d``, local-use NAT64 and site-local ``fec0::/10``."""
     if isinstance(ip, ipaddress.IPv6Address):
-        embedded = ip.ipv4_mapped or ip.sixtofour
-        if embedded is None and ip in _NAT64:
-            embedded = ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
+        if ip.scope_id:
+            return False  # a zone names an interface of this machine
+        embedded = _embedded_ipv4(ip)
         if embedded is not None:
             return is_public_address(embedded)
-    return ip.is_global and not ip.is_multicast
+        if ip not in _GLOBAL_UNICAST_V6 or any(ip in net for net in _NOT_PUBLIC_V6):
+            return False
+    elif any(ip in net for net in _NOT_PUBLIC_V4):
+        return False
+    return ip.is_global and not (
+        ip.is_private
+        or ip.is_reserved
+        or ip.is_loopback
+        or ip.is_link_local
+        or ip.is_multicast
+        or ip.is_unspecified
+    )
+
+
+def _embedded_ipv4(ip: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
+    if ip in _IPV4_MAPPED:
+        return ip.ipv4_mapped
+    if ip in _NAT64:
+        return ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
+    if ip in _SIXTOFOUR:
+        return ip.sixtofour
+    return None
 
 
 def parse_ip_literal(host: str) -> IPAddress | None:
@@ -96,15 +159,14 @@ def parse_ip_literal(host: str) -> IPAddress | None:
         return None
     numbers: list[int] = []
     for part in parts:
-        try:
-            if part.lower().startswith("0x"):
-                numbers.append(int(part[2:] or "0", 16))
-            elif len(part) > 1 and part.startswith("0"):
-                numbers.append(int(part, 8))
-            else:
-                numbers.append(int(part, 10))
-        except ValueError:
+        # Exactly inet_aton's digits: int() alone would also take "+1", "1_0" and non-ASCII
+        # digits, which no fetcher reads as an address.
+        if not _IPV4_PART.fullmatch(part):
             return None
+        if part[:2] in ("0x", "0X"):
+            numbers.append(int(part[2:], 16))
+        else:
+            numbers.append(int(part, 8 if part.startswith("0") else 10))
     # The last part fills every byte the earlier ones did not claim.
     *leading, last = numbers
     if any(n > 0xFF for n in leading) or last >= 1 << (8 * (4 - len(leading))):
@@ -152,7 +214,11 @@ def check_url_syntax(
     if any(c in text for c in "\\\r\n\t "):
         raise _reject(TaskErrorCode.INVALID_URL, "URL contains forbidden characters", param)
     host = _ascii_host(parts.hostname)
-    if host is None:
+    # Brackets hold an IPv6 address and nothing else (no zone, no IPvFuture), followed only by
+    # a port: urlsplit ignores text after "]", which another parser may read as the host.
+    if host is None or (
+        ("[" in parts.netloc or "]" in parts.netloc) and not _BRACKETED.fullmatch(parts.netloc)
+    ):
         raise _reject(TaskErrorCode.INVALID_URL, "URL host is not a valid host name", param)
     if port is None:
         port = 443 if parts.scheme.lower() == "https" else 80
@@ -172,10 +238,10 @@ def _ascii_host(hostname: str) -> str | None:
     """The host as the fetcher will see it. Browsers and most HTTP clients map full-width
     digits and ideographic dots to ASCII and decode percent escapes, so a host written in
     full-width digits can be loopback to them: the checks must run on the mapped form."""
-    if hostname.startswith("[") or ":" in hostname:
-        return hostname.lower()
     if "%" in hostname:
-        return None
+        return None  # percent escapes, or an IPv6 zone (an interface of this machine)
+    if ":" in hostname:
+        return hostname.lower()
     try:
         mapped = hostname.encode("idna").decode("ascii") if not hostname.isascii() else hostname
     except UnicodeError:
