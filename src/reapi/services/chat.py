@@ -11,6 +11,8 @@ settled before its end marker goes out.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
 import secrets
 import time
 from collections.abc import AsyncIterator, Callable, Mapping
@@ -47,6 +49,8 @@ _VALIDATORS = {
     "openai": openai_chat.validate_request,
     "anthropic": anthropic_messages.validate_request,
 }
+
+log = logging.getLogger("reapi.chat")
 
 _ANSWER_CHARS = {
     "openai": openai_chat.count_answer_chars,
@@ -274,11 +278,14 @@ class ChatService:
                     out += translator.feed(event)
                 if translator.finished:
                     out = await self._settle_stream(call, translator, out)
+                elif translator.done:
+                    # The upstream reported an error, or sent what no client could use.
+                    await self._release_stream(call, translator)
                 if out:
                     yield b"".join(out)
                 if translator.done:
                     break
-            if not translator.finished:
+            if not translator.done:
                 out = [part for event in decoder.close() for part in translator.feed(event)]
                 out += translator.close()
                 if translator.finished:
@@ -302,6 +309,15 @@ class ChatService:
             if call.outcome == "pending":
                 call.outcome = "client_gone"
             raise
+        except Exception:
+            # A fault of the gateway's own after the first byte: the client still gets an error
+            # event in its format, never a stream cut without one, and the call is free.
+            log.exception("the gateway failed in the middle of a stream (%s)", call.request_id)
+            _note(call, translator)
+            call.outcome = "gateway_error"
+            await self._billing.close(call)
+            with contextlib.suppress(Exception):
+                yield b"".join(translator.error(_GATEWAY_FAULT))
         finally:
             _note(call, translator)
             if call.outcome == "pending":
@@ -340,6 +356,12 @@ def _note(call: CallRecord, translator: translate.StreamTranslator) -> None:
     call.output_chars = translator.output_chars
     if translator.usage is not None:
         call.usage = translator.usage
+
+
+_GATEWAY_FAULT = (
+    "The gateway failed in the middle of the answer. Failed calls are not charged; it is safe "
+    "to retry."
+)
 
 
 def _broken(message: str) -> str:
