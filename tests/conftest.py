@@ -175,7 +175,7 @@ class Gateway:
 
 
 def start_gateway(settings: Settings, config: Config) -> Gateway:
-    server = UvicornThread(lambda: create_app(settings, config)).start()
+    server = UvicornThread(lambda: create_app(settings, config), settings=settings).start()
     return Gateway(server, settings)
 
 
@@ -185,7 +185,7 @@ def gateway(
 ) -> Iterator[Gateway]:
     settings = Settings(database_url=database_url, key_cache_seconds=0.2, upstream_read_timeout=3.0)
     config = gateway_config(fake_openai.base_url)
-    server = UvicornThread(lambda: create_app(settings, config)).start()
+    server = UvicornThread(lambda: create_app(settings, config), settings=settings).start()
     yield Gateway(server, settings)
     server.stop()
 

@@ -156,7 +156,11 @@ class TaskGateway:
     def __init__(self, settings: Settings, config: Config, *, serve: bool = True) -> None:
         self.settings = settings
         self.config = config
-        self.server = UvicornThread(lambda: create_app(settings, config)) if serve else None
+        self.server = (
+            UvicornThread(lambda: create_app(settings, config), settings=settings)
+            if serve
+            else None
+        )
         if self.server is not None:
             self.server.start()
             self.url = self.server.url

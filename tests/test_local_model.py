@@ -77,7 +77,7 @@ def local(database_url: str) -> Iterator[tuple[Gateway, UvicornThread]]:
         app_holder.append(app)
         return app
 
-    server = UvicornThread(factory).start()
+    server = UvicornThread(factory, settings=settings).start()
     gateway = Gateway(server, settings)
     gateway.app = app_holder[0]  # type: ignore[attr-defined]
     yield gateway, server

@@ -144,6 +144,7 @@ def serve(
 
     import uvicorn
 
+    from reapi.http.edge import protocol_for
     from reapi.worker.runtime import load_catalog
 
     settings = obj.settings
@@ -189,7 +190,7 @@ def serve(
         port=port,
         workers=workers,
         loop="uvloop",
-        http="httptools",
+        http=protocol_for(settings),
         access_log=False,
         # reapi logs each call itself; it is not behind a proxy that rewrites client addresses.
         proxy_headers=False,

@@ -34,7 +34,14 @@ class Settings:
     # A whole call's limit; 0 means none (the read timeout still ends a silent upstream), and
     # saves a timer per call.
     upstream_total_timeout: float = 0.0
+    # The client side of each connection (reapi.http.edge): a request's body, its head (request
+    # line and headers), and the time a head and then a body may take to arrive. A legitimate
+    # head is a few KB; 64 KiB leaves room for long tokens and many beta headers.
     max_request_bytes: int = 32 * 1024 * 1024
+    max_header_bytes: int = 64 * 1024
+    header_timeout: float = 10.0
+    # 32 MiB in 60 s needs ~4.5 Mbit/s from the client: raise it for big uploads on slow links.
+    body_timeout: float = 60.0
     # A gateway process that has not heartbeaten for this long is considered dead, and the
     # holds it placed are released by any live process.
     hold_owner_timeout: float = 30.0
@@ -56,6 +63,11 @@ class Settings:
     # config sets no public_url.
     listen_url: str | None = None
     environ: Mapping[str, str] = field(default_factory=dict, repr=False)
+
+    def __post_init__(self) -> None:
+        for name in ("max_request_bytes", "max_header_bytes", "header_timeout", "body_timeout"):
+            if not getattr(self, name) > 0:
+                raise ValueError(f"{name} must be greater than 0, got {getattr(self, name)}")
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: object) -> Settings:
@@ -82,9 +94,17 @@ class Settings:
             ("upstream_total_timeout", "REAPI_UPSTREAM_TOTAL_TIMEOUT"),
             ("hold_owner_timeout", "REAPI_HOLD_OWNER_TIMEOUT"),
             ("hold_max_age", "REAPI_HOLD_MAX_AGE"),
+            ("header_timeout", "REAPI_HEADER_TIMEOUT"),
+            ("body_timeout", "REAPI_BODY_TIMEOUT"),
         ):
             if raw := env.get(key):
                 values[name] = float(raw)
+        for name, key in (
+            ("max_request_bytes", "REAPI_MAX_REQUEST_BYTES"),
+            ("max_header_bytes", "REAPI_MAX_HEADER_BYTES"),
+        ):
+            if raw := env.get(key):
+                values[name] = int(raw)
         if env.get("REAPI_PG_SYNCHRONOUS_COMMIT", "").lower() in ("1", "on", "true", "yes"):
             values["pg_synchronous_commit"] = True
         if env.get("REAPI_DEMO") == "1":

@@ -9,6 +9,9 @@ import time
 from collections.abc import Callable, Coroutine
 from typing import Any
 
+from reapi.http.edge import protocol_for
+from reapi.settings import Settings
+
 
 def free_port() -> int:
     with socket.socket() as sock:
@@ -34,9 +37,15 @@ class LoopThread:
 
 
 class UvicornThread:
-    """A real uvicorn server (uvloop + httptools, as in production) in a thread."""
+    """A real gateway server in a thread: uvicorn with uvloop and reapi's own HTTP protocol (the
+    limits of ``settings``), as ``reapi serve`` runs it."""
 
-    def __init__(self, app_factory: Callable[[], Any], port: int | None = None) -> None:
+    def __init__(
+        self,
+        app_factory: Callable[[], Any],
+        port: int | None = None,
+        settings: Settings | None = None,
+    ) -> None:
         import uvicorn
 
         self.port = port or free_port()
@@ -46,7 +55,7 @@ class UvicornThread:
             host="127.0.0.1",
             port=self.port,
             loop="uvloop",
-            http="httptools",
+            http=protocol_for(settings or Settings()),
             log_level="warning",
             access_log=False,
             lifespan="on",

@@ -44,7 +44,7 @@ def two_channel_gateway(fake_openai: FakeOpenAI, database_url: str) -> Iterator[
         }
     )
     settings = Settings(database_url=database_url)
-    server = UvicornThread(lambda: create_app(settings, config)).start()
+    server = UvicornThread(lambda: create_app(settings, config), settings=settings).start()
     yield Gateway(server, settings)
     server.stop()
 

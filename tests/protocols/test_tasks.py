@@ -14,8 +14,14 @@ from reapi.protocols.tasks import (
     render_task,
 )
 
-# 404 and 405 are request mistakes too: unknown task or route, wrong method.
-CATEGORY_STATUSES = {1: {401, 403}, 2: {400, 404, 405}, 3: {402}, 4: {429}, 5: {500, 502, 503, 504}}
+# 404, 405 and 413 are request mistakes too: unknown task or route, wrong method, body too large.
+CATEGORY_STATUSES = {
+    1: {401, 403},
+    2: {400, 404, 405, 413},
+    3: {402},
+    4: {429},
+    5: {500, 502, 503, 504},
+}
 
 
 def test_code_table_is_consistent() -> None:

@@ -136,7 +136,7 @@ async def _read_json(request: Request, limit: int) -> object:
         raw = await read_body(request, limit)
     except RequestTooLarge:
         raise TaskError(
-            TaskErrorCode.MALFORMED_BODY, f"Request body is larger than {limit} bytes"
+            TaskErrorCode.BODY_TOO_LARGE, f"Request body is larger than {limit} bytes"
         ) from None
     try:
         return orjson.loads(raw)

@@ -63,6 +63,7 @@ class TaskErrorCode(IntEnum):
     SOURCE_UNREADABLE = 20018
     UNKNOWN_ENDPOINT = 20019
     METHOD_NOT_ALLOWED = 20020
+    BODY_TOO_LARGE = 20021
 
     INSUFFICIENT_CREDITS = 30001
 
@@ -119,6 +120,7 @@ _TABLE: Mapping[TaskErrorCode, tuple[int, str]] = {
     _C.SOURCE_UNREADABLE: (400, "Source media could not be fetched or its length read"),
     _C.UNKNOWN_ENDPOINT: (404, "Unknown endpoint"),
     _C.METHOD_NOT_ALLOWED: (405, "Method not allowed on this endpoint"),
+    _C.BODY_TOO_LARGE: (413, "Request body is too large"),
     _C.INSUFFICIENT_CREDITS: (402, "Insufficient credits"),
     _C.RATE_LIMITED: (429, "Rate limit exceeded; retry later"),
     _C.TOO_MANY_ACTIVE_TASKS: (429, "Too many tasks in progress; wait for some to finish"),
