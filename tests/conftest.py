@@ -86,6 +86,8 @@ def gateway_config(openai_url: str, **extra: Any) -> Config:
                 "models": ["gpt-5.5", "gpt-5.4", "claude-sonnet-4-6", "mapped-model"],
                 "model_map": {"mapped-model": "upstream-name-7"},
                 "groups": ["default", "vip"],
+                # Short enough that a test of a silent upstream ends quickly.
+                "timeouts": {"first_byte": 3, "between_chunks": 3},
             }
         ],
         "models": {
@@ -183,7 +185,7 @@ def start_gateway(settings: Settings, config: Config) -> Gateway:
 def gateway(
     fake_openai: FakeOpenAI, database_url: str, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Gateway]:
-    settings = Settings(database_url=database_url, key_cache_seconds=0.2, upstream_read_timeout=3.0)
+    settings = Settings(database_url=database_url, key_cache_seconds=0.2)
     config = gateway_config(fake_openai.base_url)
     server = UvicornThread(lambda: create_app(settings, config), settings=settings).start()
     yield Gateway(server, settings)

@@ -26,6 +26,7 @@ import orjson
 import pytest
 
 from reapi.app import create_app
+from reapi.config import Timeouts
 from reapi.money import credits_to_units
 from reapi.providers.tasks import espeak
 from reapi.services.billing import UsageQuery
@@ -67,9 +68,14 @@ def local(database_url: str) -> Iterator[tuple[Gateway, UvicornThread]]:
     demo = demo_config(speech=False)
     local = demo.channels[0]
     # One thread, as on a small shared machine; otherwise exactly the demo's channel.
-    local = local.model_copy(update={"options": {**local.options, "threads": 1}})
+    local = local.model_copy(
+        update={
+            "options": {**local.options, "threads": 1},
+            "timeouts": Timeouts(first_byte=60, between_chunks=60),
+        }
+    )
     config = demo.model_copy(update={"channels": [local]})
-    settings = Settings(database_url=database_url, upstream_read_timeout=60)
+    settings = Settings(database_url=database_url)
     app_holder: list[object] = []
 
     def factory() -> object:

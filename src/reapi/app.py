@@ -64,11 +64,6 @@ def create_app(settings: Settings, config: Config | None = None) -> FastRoutes:
             auto_decompress=True,
             skip_auto_headers=("User-Agent",),
         )
-        timeout = aiohttp.ClientTimeout(
-            total=settings.upstream_total_timeout or None,
-            sock_connect=settings.upstream_connect_timeout,
-            sock_read=settings.upstream_read_timeout,
-        )
         keys = KeyService(db, cache_seconds=settings.key_cache_seconds)
         metrics = Metrics(set(config.chat_models))
         limiter = _limiter(settings)
@@ -93,7 +88,12 @@ def create_app(settings: Settings, config: Config | None = None) -> FastRoutes:
             settings=settings,
             config=config,
             keys=keys,
-            chat=ChatService(config, Router(channels), UpstreamClient(session, timeout), billing),
+            chat=ChatService(
+                config,
+                Router(channels),
+                UpstreamClient(session, settings.upstream_total_timeout or None),
+                billing,
+            ),
             billing=billing,
             metrics=metrics,
             access=AccessLog(metrics),

@@ -86,6 +86,23 @@ ChannelType = Literal[
 LOCAL_CHANNEL_TYPES = frozenset({"llamacpp", "espeak"})
 
 
+class Timeouts(_Strict):
+    """Limits on one call to a chat channel, in seconds (docs/configuration.md#timeouts)."""
+
+    # Healthy APIs connect in well under a second; past this the next channel is tried.
+    connect: float = Field(default=10.0, gt=0)
+    # From sending the request to the first byte of the answer's body. Reasoning models can
+    # think for minutes before it, and a non-streaming answer's first byte comes only once it
+    # is complete; half the 600 s the official SDKs wait by default.
+    first_byte: float = Field(default=300.0, gt=0)
+    # The longest silence once an answer has started; upstreams that think mid-stream send
+    # keep-alive events well within it.
+    between_chunks: float = Field(default=120.0, gt=0)
+
+
+_TASK_TYPES = frozenset({"openai_images", "fal", "replicate", "reapi"})
+
+
 class Channel(_Strict):
     name: str
     type: ChannelType
@@ -101,6 +118,7 @@ class Channel(_Strict):
     anthropic_version: str = "2023-06-01"
     # Type-specific options (e.g. the local model's threads) live here, checked by the provider.
     options: dict[str, Any] = {}
+    timeouts: Timeouts = Timeouts()
 
     @field_validator("base_url")
     @classmethod
@@ -113,6 +131,9 @@ class Channel(_Strict):
     def _needs_url(self) -> Channel:
         if not self.base_url and self.type not in LOCAL_CHANNEL_TYPES:
             raise ValueError(f"channel {self.name!r} needs a base_url")
+        if "timeouts" in self.model_fields_set and self.type in _TASK_TYPES:
+            # Task calls are bounded by each model's timeout_seconds (docs/tasks.md).
+            raise ValueError(f"channel {self.name!r}: timeouts apply to chat channels only")
         return self
 
     def upstream_model(self, model: str) -> str:

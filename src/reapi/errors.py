@@ -113,6 +113,8 @@ class UpstreamError(GatewayError):
             self.anthropic_type = "rate_limit_error"
         elif status == 529:
             self.anthropic_type = "overloaded_error"
+        elif status == 504:
+            self.anthropic_type = "timeout_error"
         elif 400 <= status < 500:
             self.openai_type = "invalid_request_error"
             self.anthropic_type = "invalid_request_error"

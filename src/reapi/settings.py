@@ -28,11 +28,10 @@ class Settings:
     # Keys are re-read from the database at most this often, so a revocation made by another
     # process (the CLI, another node) takes effect within this many seconds everywhere.
     key_cache_seconds: float = 1.0
+    # Task upstreams only: each chat channel has its own ``timeouts`` in the config file.
     upstream_connect_timeout: float = 10.0
-    # Time to first byte of the upstream's answer, and the longest silence inside a stream.
-    upstream_read_timeout: float = 600.0
-    # A whole call's limit; 0 means none (the read timeout still ends a silent upstream), and
-    # saves a timer per call.
+    # A whole upstream call's limit; 0 means none (a channel's first-byte and between-chunks
+    # limits still end a silent upstream), and saves a timer per call.
     upstream_total_timeout: float = 0.0
     # The client side of each connection (reapi.http.edge): a request's body, its head (request
     # line and headers), and the time a head and then a body may take to arrive. A legitimate
@@ -90,7 +89,6 @@ class Settings:
         for name, key in (
             ("key_cache_seconds", "REAPI_KEY_CACHE_SECONDS"),
             ("upstream_connect_timeout", "REAPI_UPSTREAM_CONNECT_TIMEOUT"),
-            ("upstream_read_timeout", "REAPI_UPSTREAM_READ_TIMEOUT"),
             ("upstream_total_timeout", "REAPI_UPSTREAM_TOTAL_TIMEOUT"),
             ("hold_owner_timeout", "REAPI_HOLD_OWNER_TIMEOUT"),
             ("hold_max_age", "REAPI_HOLD_MAX_AGE"),

@@ -4,7 +4,8 @@ streaming and not.
 
 Tests script its next answers (``enqueue``) and read what it received (``requests``). Streams
 can be written in small byte pieces to split SSE events at awkward boundaries, broken off in the
-middle, or dribbled slowly to observe a client that leaves.
+middle, dribbled slowly to observe a client that leaves, or held silent after their headers like
+a model thinking before its first token.
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ class Reply:
     usage: Any = None
     # Raw bytes written just before the stream event of that index (malformed events).
     inject: dict[int, bytes] = field(default_factory=dict)
+    think: float = 0.0  # streams: after the response headers, before the first event
 
 
 @dataclass
@@ -270,10 +272,12 @@ class FakeOpenAI:
         self, request: web.Request, record: Recorded, reply: Reply, events: list[bytes]
     ) -> web.StreamResponse:
         response = web.StreamResponse(headers={"content-type": "text/event-stream"})
-        await response.prepare(request)
+        await response.prepare(request)  # a StreamResponse sends its headers here, at once
         for index in sorted(reply.inject, reverse=True):
             events = [*events[:index], reply.inject[index], *events[index:]]
         try:
+            if reply.think:
+                await asyncio.sleep(reply.think)
             for index, event in enumerate(events):
                 if reply.break_after is not None and index >= reply.break_after:
                     assert request.transport is not None

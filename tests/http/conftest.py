@@ -25,6 +25,7 @@ def mixed(fake_openai: FakeOpenAI, database_url: str) -> Iterator[Gateway]:
                     "name": "anthropic-direct",
                     "type": "anthropic",
                     "base_url": fake_openai.anthropic_url,
+                    "timeouts": {"first_byte": 3, "between_chunks": 3},
                     "api_key": "sk-ant-upstream",
                     "models": [CLAUDE_MODEL],
                 },
@@ -32,6 +33,7 @@ def mixed(fake_openai: FakeOpenAI, database_url: str) -> Iterator[Gateway]:
                     "name": "openai-compatible",
                     "type": "openai",
                     "base_url": fake_openai.base_url,
+                    "timeouts": {"first_byte": 3, "between_chunks": 3},
                     "api_key": "sk-oa-upstream",
                     "models": [OPENAI_MODEL],
                 },
@@ -42,6 +44,6 @@ def mixed(fake_openai: FakeOpenAI, database_url: str) -> Iterator[Gateway]:
             },
         }
     )
-    gateway = start_gateway(Settings(database_url=database_url, upstream_read_timeout=3.0), config)
+    gateway = start_gateway(Settings(database_url=database_url), config)
     yield gateway
     gateway.server.stop()

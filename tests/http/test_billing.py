@@ -38,6 +38,7 @@ def billed(fake_openai: FakeOpenAI, database_url: str) -> Iterator[Gateway]:
                     "base_url": fake_openai.base_url,
                     "models": ["gpt-5.5", "gpt-5.4"],
                     "groups": ["default", "cheap", "limited", "tokens", "narrow"],
+                    "timeouts": {"first_byte": 3, "between_chunks": 3},
                 }
             ],
             "models": {
@@ -57,7 +58,7 @@ def billed(fake_openai: FakeOpenAI, database_url: str) -> Iterator[Gateway]:
             },
         }
     )
-    settings = Settings(database_url=database_url, upstream_read_timeout=3.0)
+    settings = Settings(database_url=database_url)
     gateway = start_gateway(settings, config)
     yield gateway
     gateway.server.stop()

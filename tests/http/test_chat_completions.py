@@ -391,12 +391,12 @@ def test_stream_request_failing_upstream_is_an_http_error(
     assert len(upstream.requests) == 1
 
 
-def test_upstream_timeout_is_502_and_not_retried(gateway: Gateway, upstream: FakeOpenAI) -> None:
-    upstream.enqueue(Reply(delay=4.0))  # the gateway's read timeout in tests is 3 s
+def test_upstream_timeout_is_504_and_not_retried(gateway: Gateway, upstream: FakeOpenAI) -> None:
+    upstream.enqueue(Reply(delay=4.0))  # the test channel's first_byte limit is 3 s
     client = openai_client(api_key=gateway.key(), base_url=gateway.url + "/v1", max_retries=0)
     with pytest.raises(openai.InternalServerError) as raised:
         client.chat.completions.create(model="gpt-5.5", messages=HELLO)
-    assert raised.value.status_code == 502
+    assert raised.value.status_code == 504
     assert raised.value.code == "upstream_timeout"
     assert len(upstream.requests) == 1
 

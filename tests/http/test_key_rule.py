@@ -235,6 +235,7 @@ def gw(
             "name": "anthropic-direct",
             "type": "anthropic",
             "base_url": fake_openai.anthropic_url,
+            "timeouts": {"first_byte": 3, "between_chunks": 3},
             "api_key": "sk-ant-upstream",
             "models": [CHAT_MODEL],
             "groups": ["default", "vip"],
@@ -243,6 +244,7 @@ def gw(
             "name": "openai-compatible",
             "type": "openai",
             "base_url": fake_openai.base_url,
+            "timeouts": {"first_byte": 3, "between_chunks": 3},
             "api_key": "sk-oa-upstream",
             "models": ["gpt-5.5"],
             "groups": ["default", "vip"],
@@ -253,7 +255,7 @@ def gw(
         CHAT_MODEL: {"input_per_mtok": "3", "output_per_mtok": "15"},
     }
     raw["groups"] = {"default": {}, "vip": {}}
-    settings = Settings(database_url=database_url, key_cache_seconds=0.2, upstream_read_timeout=3.0)
+    settings = Settings(database_url=database_url, key_cache_seconds=0.2)
     gateway = TaskGateway(settings, build_config(raw))
     yield gateway
     gateway.stop()

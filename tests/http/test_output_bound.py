@@ -41,12 +41,14 @@ def gateway(fake_openai: FakeOpenAI, database_url: str) -> Iterator[Gateway]:
                     "name": "openai",
                     "type": "openai",
                     "base_url": fake_openai.base_url,
+                    "timeouts": {"first_byte": 5, "between_chunks": 5},
                     "models": ["gpt-5.5"],
                 },
                 {
                     "name": "anthropic",
                     "type": "anthropic",
                     "base_url": fake_openai.anthropic_url,
+                    "timeouts": {"first_byte": 5, "between_chunks": 5},
                     "models": ["claude-sonnet-4-6"],
                 },
             ],
@@ -56,7 +58,7 @@ def gateway(fake_openai: FakeOpenAI, database_url: str) -> Iterator[Gateway]:
             },
         }
     )
-    gateway = start_gateway(Settings(database_url=database_url, upstream_read_timeout=5.0), config)
+    gateway = start_gateway(Settings(database_url=database_url), config)
     yield gateway
     gateway.server.stop()
 

@@ -57,6 +57,7 @@ ERROR_TYPES = frozenset(
         "request_too_large",
         "rate_limit_error",
         "api_error",
+        "timeout_error",
         "overloaded_error",
     }
 )

@@ -43,7 +43,7 @@ from reapi.services.billing import BillingService
 from reapi.services.calls import CallRecord
 from reapi.services.keys import Principal
 from reapi.services.routing import Router
-from reapi.services.upstream import Candidate, UpstreamCall, UpstreamClient
+from reapi.services.upstream import Candidate, UpstreamCall, UpstreamClient, timed_out
 
 _VALIDATORS = {
     "openai": openai_chat.validate_request,
@@ -219,7 +219,9 @@ class ChatService:
         response = opened.response
         try:
             raw = await response.read()
-        except (aiohttp.ClientError, TimeoutError):
+        except TimeoutError:
+            raise timed_out(opened.channel) from None
+        except aiohttp.ClientError:
             raise UpstreamError(
                 f"The upstream connection broke before the answer was complete. {RETRY_IS_SAFE}"
             ) from None
@@ -272,6 +274,8 @@ class ChatService:
         call.status = 200
         try:
             async for piece in response.content.iter_any():
+                if call.ttfb is None:
+                    opened.streaming()
                 call.mark_first_byte()
                 out: list[bytes] = []
                 for event in decoder.feed(piece):
@@ -297,13 +301,9 @@ class ChatService:
                     )
                 if out:
                     yield b"".join(out)
-        except (aiohttp.ClientError, TimeoutError):
+        except (aiohttp.ClientError, TimeoutError) as exc:
             await self._release_stream(call, translator)
-            yield b"".join(
-                translator.error(
-                    _broken("The upstream connection broke in the middle of the answer.")
-                )
-            )
+            yield b"".join(translator.error(_broken(opened.broke_off(exc, call.ttfb is not None))))
         except (asyncio.CancelledError, GeneratorExit):
             _note(call, translator)
             if call.outcome == "pending":

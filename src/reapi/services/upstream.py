@@ -1,8 +1,15 @@
 """One upstream HTTP exchange: open it (exactly once per call), classify its errors.
 
 The only place the chat path touches aiohttp. ``open`` walks the router's candidates but moves
-to the next one only when the connection itself could not be made, i.e. when not a byte of the
-request can have reached the upstream; any later failure ends the call.
+to the next one only when the connection itself could not be made (refused, unreachable, or not
+made within the channel's ``connect`` limit), i.e. when not a byte of the request can have
+reached the upstream; any later failure ends the call.
+
+Each channel's ``timeouts`` bound a call: ``connect``; ``first_byte``, from sending the request
+to the first byte of the answer's body (headers alone do not count: some upstreams send them at
+once and then think for minutes); and ``between_chunks``, the longest silence after that, which
+``UpstreamCall.streaming`` switches a stream to. aiohttp enforces the last two as its per-read
+socket timeout, a timer it re-arms on every read anyway, so they cost nothing more.
 """
 
 from __future__ import annotations
@@ -38,13 +45,49 @@ class UpstreamCall:
     fmt: WireFormat
     response: aiohttp.ClientResponse
 
+    def streaming(self) -> None:
+        """Call at the first byte of a stream: from now on the longest silence allowed is the
+        channel's ``between_chunks``, counted from now."""
+        connection = self.response.connection
+        protocol = connection.protocol if connection is not None else None
+        if protocol is not None:
+            protocol.read_timeout = self.channel.timeouts.between_chunks
+            protocol.start_timeout()
+
+    def broke_off(self, exc: BaseException, started: bool) -> str:
+        """Why a stream that ``started`` (or not) ended with ``exc``, for its error event."""
+        if not isinstance(exc, TimeoutError):
+            return "The upstream connection broke in the middle of the answer."
+        if started:
+            return (
+                f"The upstream sent nothing for {self.channel.timeouts.between_chunks:g} s in "
+                "the middle of the answer."
+            )
+        return (
+            f"The upstream did not start its answer within {self.channel.timeouts.first_byte:g} s."
+        )
+
 
 class UpstreamClient:
-    def __init__(self, session: aiohttp.ClientSession, timeout: aiohttp.ClientTimeout) -> None:
+    def __init__(self, session: aiohttp.ClientSession, total_timeout: float | None = None) -> None:
         self._session = session
-        self._timeout = timeout
+        self._total = total_timeout
         # Parsed once per channel and format: aiohttp would otherwise parse the string each call.
         self._urls: dict[tuple[str, str], URL] = {}
+        self._timeouts: dict[str, aiohttp.ClientTimeout] = {}
+
+    def _timeout(self, channel: Channel) -> aiohttp.ClientTimeout:
+        timeout = self._timeouts.get(channel.name)
+        if timeout is None:
+            limits = channel.timeouts
+            # sock_connect, not connect: aiohttp arms the latter's timer on every call, even one
+            # served by a pooled connection, and the former only when a connection is made.
+            timeout = self._timeouts[channel.name] = aiohttp.ClientTimeout(
+                total=self._total,
+                sock_connect=limits.connect,
+                sock_read=limits.first_byte,
+            )
+        return timeout
 
     async def open(
         self,
@@ -61,17 +104,22 @@ class UpstreamClient:
             body = build()
             try:
                 response = await self._session.post(
-                    url, data=body, headers=headers, timeout=self._timeout
+                    url, data=body, headers=headers, timeout=self._timeout(channel)
                 )
             except aiohttp.ClientConnectorError as exc:
                 # Nothing was sent: trying the next channel cannot duplicate the call.
                 log.warning("channel %s unreachable: %s", channel.name, exc.os_error)
                 last_error = exc
                 continue
+            except aiohttp.ConnectionTimeoutError as exc:
+                # Nothing was sent either: the connection was never made.
+                log.warning(
+                    "channel %s: no connection within %g s", channel.name, channel.timeouts.connect
+                )
+                last_error = exc
+                continue
             except TimeoutError:
-                raise UpstreamError(
-                    f"The upstream did not answer in time. {RETRY_IS_SAFE}", code="upstream_timeout"
-                ) from None
+                raise timed_out(channel) from None
             except aiohttp.ClientError as exc:
                 raise UpstreamError(
                     f"The connection to the upstream failed ({type(exc).__name__}). {RETRY_IS_SAFE}"
@@ -82,6 +130,12 @@ class UpstreamClient:
                 finally:
                     response.release()
             return UpstreamCall(channel, provider, fmt, response)
+        if isinstance(last_error, aiohttp.ConnectionTimeoutError):
+            raise UpstreamError(
+                f"No upstream for this model could be connected to in time. {RETRY_IS_SAFE}",
+                status=504,
+                code="upstream_timeout",
+            ) from last_error
         raise UpstreamError(
             f"No upstream for this model could be reached. {RETRY_IS_SAFE}",
             code="upstream_unreachable",
@@ -93,16 +147,27 @@ class UpstreamClient:
         """A small side call (e.g. count_tokens): one POST, JSON back, errors mapped."""
         try:
             async with self._session.post(
-                url, data=body, headers=headers, timeout=self._timeout
+                url, data=body, headers=headers, timeout=self._timeout(channel)
             ) as response:
                 if response.status >= 300:
                     raise await upstream_failure(response, channel)
                 answer = await response.json(loads=orjson.loads, content_type=None)
-        except (aiohttp.ClientError, TimeoutError):
+        except TimeoutError:
+            raise timed_out(channel) from None
+        except aiohttp.ClientError:
             raise UpstreamError(f"The upstream could not be reached. {RETRY_IS_SAFE}") from None
         if not isinstance(answer, dict):
             raise UpstreamError(f"The upstream sent an invalid answer. {RETRY_IS_SAFE}")
         return answer
+
+
+def timed_out(channel: Channel) -> UpstreamError:
+    """A call whose upstream did not start its answer within the channel's ``first_byte``."""
+    return UpstreamError(
+        f"The upstream did not answer within {channel.timeouts.first_byte:g} s. {RETRY_IS_SAFE}",
+        status=504,
+        code="upstream_timeout",
+    )
 
 
 async def upstream_failure(response: aiohttp.ClientResponse, channel: Channel) -> GatewayError:
