@@ -63,6 +63,7 @@ class EdgeProtocol(HttpToolsProtocol):
     ) -> None:
         super().__init__(config, server_state, app_state, _loop)
         self._limits = limits
+        self._max_head = limits.max_header_bytes
         self._in_head = True  # the next bytes belong to a request head
         self._in_body = False  # the head is in, the body is not
         self._head_bytes = 0  # read since the current head began (a bound, not exact)
@@ -77,43 +78,55 @@ class EdgeProtocol(HttpToolsProtocol):
         self._cancel_timer()
         super().connection_lost(exc)
 
+    # Called as plain functions, not through super(): these run on every request.
     def data_received(self, data: bytes) -> None:
         if self._in_head:
             self._head_bytes += len(data)
-        super().data_received(data)
+        _feed(self, data)
+        # A request that arrived whole leaves neither set: nothing more to do.
+        if self._head_bytes or self._in_body:
+            self._unfinished()
+
+    def _unfinished(self) -> None:
+        """After a read that left a head or a body unfinished."""
         if self.transport.is_closing():
             return
         if self._in_head:
-            if self._head_bytes > self._limits.max_header_bytes:
+            if self._head_bytes > self._max_head:
                 # Still no end of head: whatever the parser holds is over the limit.
                 self._refuse(431, "request_header_too_large", self._too_large_message())
-            elif self._head_bytes and self._timer is None:
+            elif self._timer is None:
                 self._timer = self.loop.call_later(
                     self._limits.header_timeout, self._head_timed_out
                 )
-        elif self._in_body and self._timer is None:
+        elif self._timer is None:
             self._timer = self.loop.call_later(self._limits.body_timeout, self._body_timed_out)
 
     def on_headers_complete(self) -> None:
-        self._in_head, self._in_body = False, True
-        self._cancel_timer()
-        limit = self._limits.max_header_bytes
+        self._in_head = False
+        self._in_body = True
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
         # The read that ended the head may also have carried body bytes: count exactly, but
         # only when the rough count says the head might be over.
-        if self._head_bytes > limit and self._head_size() > limit:
+        if self._head_bytes > self._max_head and self._head_size() > self._max_head:
             app, self.app = self.app, _head_too_large(self._too_large_message())
             try:
-                super().on_headers_complete()
+                _headers_complete(self)
             finally:
                 self.app = app
-            return
-        super().on_headers_complete()
+        else:
+            _headers_complete(self)
 
     def on_message_complete(self) -> None:
-        self._in_head, self._in_body = True, False
+        self._in_head = True
+        self._in_body = False
         self._head_bytes = 0
-        self._cancel_timer()
-        super().on_message_complete()
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        _message_complete(self)
 
     def _head_size(self) -> int:
         return len(self.url) + sum(len(name) + len(value) + 4 for name, value in self.headers)
@@ -177,6 +190,11 @@ class EdgeProtocol(HttpToolsProtocol):
             )
             self.transport.write(_plain_response(status, headers, code, message))
         self.transport.close()
+
+
+_feed = HttpToolsProtocol.data_received
+_headers_complete = HttpToolsProtocol.on_headers_complete
+_message_complete = HttpToolsProtocol.on_message_complete
 
 
 def _error_body(code: str, message: str) -> bytes:
