@@ -191,6 +191,7 @@ def serve(
         workers=workers,
         loop="uvloop",
         http=protocol_for(settings),
+        ws="none",
         access_log=False,
         # reapi logs each call itself; it is not behind a proxy that rewrites client addresses.
         proxy_headers=False,

@@ -56,6 +56,7 @@ class UvicornThread:
             port=self.port,
             loop="uvloop",
             http=protocol_for(settings or Settings()),
+            ws="none",
             log_level="warning",
             access_log=False,
             lifespan="on",

@@ -30,7 +30,11 @@ from typing import Any, cast
 
 import orjson
 from uvicorn.config import Config
-from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
+from uvicorn.protocols.http.httptools_impl import (
+    STATUS_LINE,
+    HttpToolsProtocol,
+    RequestResponseCycle,
+)
 from uvicorn.server import ServerState
 
 from reapi.services.calls import new_request_id
@@ -45,7 +49,10 @@ class EdgeLimits:
 
 
 def protocol_for(settings: Settings) -> type[asyncio.Protocol]:
-    """The ``http`` protocol to give uvicorn for these settings (picklable, for workers)."""
+    """The ``http`` protocol to give uvicorn for these settings (picklable, for workers).
+
+    Run it with ``ws="none"``: the gateway serves no WebSocket, and a connection handed to a
+    WebSocket protocol would leave this one's timer behind."""
     limits = EdgeLimits(settings.max_header_bytes, settings.header_timeout, settings.body_timeout)
     # uvicorn only ever calls the class with keyword arguments, so a partial stands in for it.
     return cast("type[asyncio.Protocol]", functools.partial(EdgeProtocol, limits=limits))
@@ -173,8 +180,8 @@ class EdgeProtocol(HttpToolsProtocol):
 
     def _refuse(self, status: int, code: str, message: str) -> None:
         """Answer ``status`` when nothing else is being answered, and close the connection."""
-        cycle = self.cycle
-        if self._in_body and not cycle.response_started:
+        cycle: RequestResponseCycle | None = self.cycle
+        if self._in_body and cycle is not None and not cycle.response_started:
             # The app is waiting for the rest of the body: it sees the client leave, and what
             # it sends from now on is dropped.
             cycle.disconnected = True
@@ -188,7 +195,7 @@ class EdgeProtocol(HttpToolsProtocol):
             headers = b"".join(
                 name + b": " + value + b"\r\n" for name, value in self.server_state.default_headers
             )
-            self.transport.write(_plain_response(status, headers, code, message))
+            self.transport.write(_raw_response(status, headers, code, message))
         self.transport.close()
 
 
@@ -204,7 +211,7 @@ def _error_body(code: str, message: str) -> bytes:
     )
 
 
-def _plain_response(status: int, headers: bytes, code: str, message: str) -> bytes:
+def _raw_response(status: int, headers: bytes, code: str, message: str) -> bytes:
     body = _error_body(code, message)
     return b"".join(
         (
