@@ -30,8 +30,9 @@ class Settings:
     key_cache_seconds: float = 1.0
     # Task upstreams only: each chat channel has its own ``timeouts`` in the config file.
     upstream_connect_timeout: float = 10.0
-    # A whole upstream call's limit; 0 means none (a channel's first-byte and between-chunks
-    # limits still end a silent upstream), and saves a timer per call.
+    # A whole upstream call's limit; 0 means none for chat (a channel's first-byte and
+    # between-chunks limits still end a silent upstream, and it saves a timer per call) and an
+    # hour for a task call.
     upstream_total_timeout: float = 0.0
     # The client side of each connection (reapi.http.edge): a request's body, its head (request
     # line and headers), and the time a head and then a body may take to arrive. A legitimate
