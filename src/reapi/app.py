@@ -54,6 +54,9 @@ def create_app(settings: Settings, config: Config | None = None) -> FastRoutes:
             demo_config() if settings.demo else load_config(settings.config_path, settings.environ)
         )
 
+    for retired in settings.retired_variables:
+        log.warning("%s", retired)
+
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         local = LocalServers()

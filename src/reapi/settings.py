@@ -15,6 +15,12 @@ from pathlib import Path
 DEFAULT_DATABASE_URL = "sqlite:///reapi.db"
 
 
+_RETIRED = {
+    "REAPI_UPSTREAM_READ_TIMEOUT": "set each channel's timeouts (first_byte, between_chunks) in "
+    "the config (docs/configuration.md)",
+}
+
+
 @dataclass(frozen=True)
 class Settings:
     database_url: str = DEFAULT_DATABASE_URL
@@ -63,6 +69,16 @@ class Settings:
     # config sets no public_url.
     listen_url: str | None = None
     environ: Mapping[str, str] = field(default_factory=dict, repr=False)
+
+    @property
+    def retired_variables(self) -> list[str]:
+        """Variables set in the environment that this version no longer reads, with what
+        replaced them: said at startup, so an operator does not rely on them unknowingly."""
+        return [
+            f"{name} is no longer read: {instead}"
+            for name, instead in _RETIRED.items()
+            if name in self.environ
+        ]
 
     def __post_init__(self) -> None:
         for name in ("max_request_bytes", "max_header_bytes", "header_timeout", "body_timeout"):
