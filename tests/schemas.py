@@ -68,3 +68,24 @@ def assert_valid(name: str, instance: Any, *, strict: bool = False) -> None:
     assert not errors, f"{name} violations: " + "; ".join(
         f"{'/'.join(map(str, e.path))}: {e.message}" for e in errors[:5]
     )
+
+
+@cache
+def _event_schemas(union: str) -> dict[str, str]:
+    assert _spec is not None, "call use_spec first (the openai_spec fixture)"
+    schemas = _spec["components"]["schemas"]
+    names: dict[str, str] = {}
+    for ref in schemas[union]["anyOf" if "anyOf" in schemas[union] else "oneOf"]:
+        name = ref["$ref"].rsplit("/", 1)[-1]
+        kind = schemas[name].get("properties", {}).get("type", {}).get("enum", [None])[0]
+        if kind is not None:
+            names[kind] = name
+    return names
+
+
+def assert_valid_event(instance: dict[str, Any], union: str = "ResponseStreamEvent") -> None:
+    """Validate one stream event against the schema its ``type`` names (so a failure says
+    which field is wrong, not only that no member of the union matched)."""
+    name = _event_schemas(union).get(instance.get("type"))  # type: ignore[arg-type]
+    assert name is not None, f"{instance.get('type')!r} is not an event of {union}"
+    assert_valid(name, instance)

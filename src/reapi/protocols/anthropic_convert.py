@@ -41,6 +41,15 @@ THINKING_BUDGETS: dict[Effort, int] = {
     "max": 65536,
 }
 MIN_THINKING_BUDGET = 1024
+# Models that only think adaptively take an effort instead of a budget; Anthropic's scale has
+# no "minimal" (which turns thinking off, as above) and calls its top level "max".
+ADAPTIVE_EFFORTS: dict[Effort, str] = {
+    "minimal": "low",
+    "low": "low",
+    "medium": "medium",
+    "high": "high",
+    "xhigh": "max",
+}
 
 FINISH_TO_STOP_REASON: dict[FinishReason, str] = {
     "stop": "end_turn",
@@ -127,7 +136,10 @@ def request_from_canonical(req: Request) -> dict[str, Any]:
     if thinking is not None:
         # Anthropic refuses temperature/top_p changes alongside thinking; OpenAI's reasoning
         # models ignore them too, so the client asked for reasoning, not for a sampling tweak.
-        body["thinking"] = {"type": "enabled", "budget_tokens": thinking}
+        if req.adaptive_thinking:
+            body["thinking"] = {"type": "adaptive"}
+        else:
+            body["thinking"] = {"type": "enabled", "budget_tokens": thinking}
     else:
         if req.temperature is not None:
             if not 0 <= req.temperature <= 1:
@@ -154,8 +166,13 @@ def request_from_canonical(req: Request) -> dict[str, Any]:
         choice = _tool_choice_from_canonical(req.tool_choice, req.parallel_tool_calls)
         if choice is not None:
             body["tool_choice"] = choice
+    output_config: dict[str, Any] = {}
     if req.json_schema is not None:
-        body["output_config"] = {"format": {"type": "json_schema", "schema": req.json_schema}}
+        output_config["format"] = {"type": "json_schema", "schema": req.json_schema}
+    if thinking is not None and req.adaptive_thinking and req.reasoning_effort is not None:
+        output_config["effort"] = ADAPTIVE_EFFORTS[req.reasoning_effort]
+    if output_config:
+        body["output_config"] = output_config
     return body
 
 
@@ -170,7 +187,13 @@ def response_to_canonical(body: dict[str, Any]) -> Response:
             call_id, name = str(block.get("id") or ""), str(block.get("name") or "")
             parts.append(ToolCall(call_id, name, args if isinstance(args, dict) else {}))
         elif kind == "thinking":
-            parts.append(Thinking(block.get("thinking") or ""))
+            signature = block.get("signature")
+            parts.append(
+                Thinking(
+                    block.get("thinking") or "",
+                    signature if isinstance(signature, str) and signature else None,
+                )
+            )
         # Server-tool blocks only answer server tools, which no translated request can carry.
     stop_sequence = body.get("stop_sequence")
     return Response(
@@ -189,7 +212,9 @@ def response_from_canonical(resp: Response, *, model: str, message_id: str) -> d
             # No signature exists for thinking that did not come from Anthropic; an empty one
             # parses in every SDK, and a client sending it back is translated to OpenAI again,
             # where thinking is dropped, so it is never checked.
-            content.append({"type": "thinking", "thinking": part.text, "signature": ""})
+            content.append(
+                {"type": "thinking", "thinking": part.text, "signature": part.signature or ""}
+            )
         elif isinstance(part, Text):
             if part.text:
                 content.append({"type": "text", "text": part.text})
@@ -350,16 +375,24 @@ def _thinking_budget(req: Request) -> int | None:
     """The thinking budget for ``reasoning_effort``, or None where Anthropic would refuse it.
 
     Anthropic rejects thinking with a forced tool choice, and rejects it when the last
-    assistant turn called tools without its (signed) thinking block, which an OpenAI client
-    can never send back; a tool loop therefore continues without thinking.
+    assistant turn called tools without its signed thinking block, which an OpenAI chat client
+    can never send back (a Responses client can, in ``encrypted_content``); a tool loop without
+    one therefore continues without thinking. For adaptive-only models the number returned
+    only says "think": the effort goes out instead.
     """
     if req.reasoning_effort is None or req.reasoning_effort == "minimal":
         return None
     if req.tool_choice is not None and req.tool_choice.mode in ("required", "tool"):
         return None
     last_assistant = next((m for m in reversed(req.messages) if m.role == "assistant"), None)
-    if last_assistant and any(isinstance(p, ToolCall) for p in last_assistant.parts):
+    if (
+        last_assistant
+        and any(isinstance(p, ToolCall) for p in last_assistant.parts)
+        and not any(isinstance(p, Thinking) and p.signature for p in last_assistant.parts)
+    ):
         return None
+    if req.adaptive_thinking:
+        return req.max_tokens
     budget = min(THINKING_BUDGETS[req.reasoning_effort], req.max_tokens - 1)
     return budget if budget >= MIN_THINKING_BUDGET else None
 
@@ -378,8 +411,9 @@ def _messages_from_canonical(messages: list[Message]) -> list[dict[str, Any]]:
             turns.append((message.role, blocks))
     out: list[dict[str, Any]] = []
     for role, blocks in turns:
-        # Anthropic wants a turn's tool results before anything else in it.
-        blocks.sort(key=lambda b: b["type"] != "tool_result")
+        # Anthropic wants a turn's tool results, and an assistant turn's thinking, before
+        # anything else in it.
+        blocks.sort(key=lambda b: b["type"] not in ("tool_result", "thinking"))
         if len(blocks) == 1 and blocks[0]["type"] == "text":
             out.append({"role": role, "content": blocks[0]["text"]})
         else:
@@ -400,6 +434,11 @@ def _block_from_canonical(part: Part) -> dict[str, Any] | None:
         )
     if isinstance(part, ToolCall):
         return {"type": "tool_use", "id": part.id, "name": part.name, "input": part.arguments}
+    if isinstance(part, Thinking):
+        # Only a signed block is the model's own; Anthropic refuses any other.
+        if not part.signature:
+            return None
+        return {"type": "thinking", "thinking": part.text, "signature": part.signature}
     if isinstance(part, ToolResult):
         block: dict[str, Any] = {"type": "tool_result", "tool_use_id": part.tool_call_id}
         if len(part.content) == 1 and isinstance(part.content[0], Text):
@@ -413,7 +452,7 @@ def _block_from_canonical(part: Part) -> dict[str, Any] | None:
         if part.is_error:
             block["is_error"] = True
         return block
-    return None  # Thinking in a request has no signature Anthropic would accept.
+    return None
 
 
 def _image_source(image: Image) -> dict[str, Any]:

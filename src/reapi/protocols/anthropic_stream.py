@@ -35,6 +35,7 @@ from reapi.protocols.canonical import (
     StreamStart,
     TextDelta,
     ThinkingDelta,
+    ThinkingSignature,
     ToolArgumentsDelta,
     ToolCallStart,
     UsageReport,
@@ -119,11 +120,13 @@ class AnthropicStreamReader:
             return [TextDelta(_text(delta, "text"))]
         if kind == "thinking_delta" and _text(delta, "thinking"):
             return [ThinkingDelta(_text(delta, "thinking"))]
+        if kind == "signature_delta" and _text(delta, "signature"):
+            return [ThinkingSignature(_text(delta, "signature"))]
         if kind == "input_json_delta" and state is not None and state.kind == "tool_use":
             state.saw_delta = True
             if _text(delta, "partial_json"):
                 return [ToolArgumentsDelta(state.tool_index, _text(delta, "partial_json"))]
-        return []  # signature and citation deltas have no counterpart
+        return []  # citation deltas have no counterpart
 
     def _block_stop(self, index: Any) -> list[StreamEvent]:
         state = self._blocks.get(index)

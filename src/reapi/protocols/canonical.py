@@ -1,4 +1,5 @@
-"""The one internal model OpenAI Chat Completions and Anthropic Messages meet in.
+"""The one internal model OpenAI Chat Completions, Anthropic Messages and the OpenAI Responses
+API meet in.
 
 Translators parse a wire body into these types and render them into the other format, so each
 format knows only itself and this module. Nothing here is either vendor's wire shape: tool
@@ -60,7 +61,12 @@ class ToolResult:
 
 @dataclass(frozen=True, slots=True)
 class Thinking:
+    """Reasoning text. ``signature`` is Anthropic's proof that the text is the model's own: only
+    a signed block may be sent back to Anthropic, so it travels with the text wherever a format
+    can carry it (the Responses API's ``encrypted_content``)."""
+
     text: str
+    signature: str | None = None
 
 
 Part = Text | Image | Document | ToolCall | ToolResult | Thinking
@@ -77,9 +83,14 @@ class Message:
 
 @dataclass(frozen=True, slots=True)
 class Tool:
+    """``kind`` "custom" is a free-form tool (the Responses API's ``custom``): upstreams see a
+    function whose input is one string property, and its calls go back to the client as
+    free-form calls."""
+
     name: str
     description: str | None
     parameters: dict[str, Any]
+    kind: Literal["function", "custom"] = "function"
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,6 +120,11 @@ class Request:
     user: str | None = None
     reasoning_effort: Effort | None = None
     json_schema: dict[str, Any] | None = None
+    # JSON mode without a schema (OpenAI's json_object).
+    json_object: bool = False
+    # The model refuses thinking budgets and takes adaptive thinking with an effort instead
+    # (the catalog's ``adaptive_thinking``); set by the gateway, not by any wire format.
+    adaptive_thinking: bool = False
 
 
 FinishReason = Literal["stop", "stop_sequence", "length", "tool_calls", "content_filter"]
@@ -136,6 +152,13 @@ class TextDelta:
 @dataclass(frozen=True, slots=True)
 class ThinkingDelta:
     text: str
+
+
+@dataclass(frozen=True, slots=True)
+class ThinkingSignature:
+    """The signature of the thinking streamed since the last one (Anthropic's signature_delta)."""
+
+    signature: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -199,6 +222,7 @@ StreamEvent = (
     StreamStart
     | TextDelta
     | ThinkingDelta
+    | ThinkingSignature
     | ToolCallStart
     | ToolArgumentsDelta
     | Finish

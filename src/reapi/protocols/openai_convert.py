@@ -145,6 +145,8 @@ def request_from_canonical(req: Request) -> dict[str, Any]:
         body["stop"] = req.stop
     if req.user:
         body["user"] = req.user
+    if req.reasoning_effort is not None:
+        body["reasoning_effort"] = req.reasoning_effort
     if req.tools:
         body["tools"] = [_tool_from_canonical(t) for t in req.tools]
         if req.tool_choice is not None:
@@ -157,6 +159,8 @@ def request_from_canonical(req: Request) -> dict[str, Any]:
             "type": "json_schema",
             "json_schema": {"name": "output", "schema": req.json_schema},
         }
+    elif req.json_object:
+        body["response_format"] = {"type": "json_object"}
     return body
 
 

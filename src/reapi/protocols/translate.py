@@ -1,4 +1,5 @@
-"""Translation between OpenAI Chat Completions and Anthropic Messages: the gateway's one entry.
+"""Translation between OpenAI Chat Completions, Anthropic Messages and the OpenAI Responses API
+(a client format only): the gateway's one entry.
 
 Every direction goes wire -> canonical -> wire (``openai_convert``, ``anthropic_convert``,
 ``openai_stream``, ``anthropic_stream``); this module only composes them and keeps the running
@@ -12,10 +13,10 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import replace
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 from reapi.errors import RETRY_IS_SAFE, UpstreamError
-from reapi.protocols import anthropic_convert, openai_convert
+from reapi.protocols import anthropic_convert, openai_convert, responses
 from reapi.protocols.anthropic_stream import AnthropicStreamReader, AnthropicStreamWriter
 from reapi.protocols.canonical import (
     Finish,
@@ -32,6 +33,7 @@ from reapi.protocols.canonical import (
     UsageReport,
 )
 from reapi.protocols.openai_stream import OpenAIStreamReader, OpenAIStreamWriter
+from reapi.protocols.responses_stream import ResponsesStreamWriter
 from reapi.protocols.sse import SSEEvent
 from reapi.protocols.usage import Usage
 
@@ -221,3 +223,58 @@ def openai_stream_to_anthropic(
         model=model, message_id=message_id, estimated_input_tokens=estimated_input_tokens
     )
     return _Translation(OpenAIStreamReader(call_id_prefix=f"{message_id}_call_"), writer)
+
+
+UpstreamFormat = Literal["openai", "anthropic"]
+
+
+def responses_request_to(
+    fmt: UpstreamFormat, body: dict[str, Any], *, adaptive_thinking: bool = False
+) -> dict[str, Any]:
+    """``body``: a Responses request ``responses.validate_request`` accepted, with its model the
+    upstream's name and its bound in ``max_output_tokens``. ``adaptive_thinking`` marks models
+    that take an effort instead of a thinking budget (Anthropic only)."""
+    req = replace(responses.request_to_canonical(body), adaptive_thinking=adaptive_thinking)
+    if fmt == "anthropic":
+        return anthropic_convert.request_from_canonical(req)
+    return openai_convert.request_from_canonical(req)
+
+
+def response_to_responses(
+    fmt: UpstreamFormat,
+    body: dict[str, Any],
+    echo: responses.Echo,
+    *,
+    response_id: str,
+    created_at: int,
+) -> dict[str, Any]:
+    """An upstream's whole answer as a Responses ``response`` object; a tool call the upstream
+    left unnamed gets the same id it would in a stream."""
+    try:
+        if fmt == "anthropic":
+            resp = anthropic_convert.response_to_canonical(body)
+        else:
+            resp = openai_convert.response_to_canonical(body)
+        return responses.response_from_canonical(
+            _name_calls(resp, _call_prefix(response_id)),
+            echo,
+            response_id=response_id,
+            created_at=created_at,
+        )
+    except _MALFORMED:
+        raise UpstreamError(f"The upstream sent an invalid answer. {RETRY_IS_SAFE}") from None
+
+
+def stream_to_responses(
+    fmt: UpstreamFormat, echo: responses.Echo, *, response_id: str, created_at: int
+) -> StreamTranslator:
+    """An upstream's stream (either format) as the Responses API's event stream."""
+    writer = ResponsesStreamWriter(echo, response_id=response_id, created_at=created_at)
+    prefix = _call_prefix(response_id)
+    if fmt == "anthropic":
+        return _Translation(AnthropicStreamReader(call_id_prefix=prefix), writer)
+    return _Translation(OpenAIStreamReader(call_id_prefix=prefix), writer)
+
+
+def _call_prefix(response_id: str) -> str:
+    return "call_" + response_id.removeprefix("resp_")[:24] + "_"
