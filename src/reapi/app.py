@@ -160,6 +160,8 @@ def create_app(settings: Settings, config: Config | None = None) -> FastRoutes:
     routes: list[BaseRoute] = [
         Route("/v1/chat/completions", chat_http.chat_completions, methods=["POST"]),
         Route("/v1/messages", chat_http.messages, methods=["POST"]),
+        Route("/v1/responses", chat_http.responses, methods=["POST"]),
+        Route("/v1/responses", chat_http.responses_get, methods=["GET"]),
         Route("/v1/messages/count_tokens", chat_http.count_tokens, methods=["POST"]),
         Route("/api/hello", chat_http.warm_up, methods=["HEAD", "GET"]),
         Route("/v1/models", meta.list_models, methods=["GET"]),
@@ -178,7 +180,12 @@ def create_app(settings: Settings, config: Config | None = None) -> FastRoutes:
     )
     return FastRoutes(
         app,
-        {"/v1/chat/completions": chat_http.chat_completions, "/v1/messages": chat_http.messages},
+        {
+            "/v1/chat/completions": chat_http.chat_completions,
+            "/v1/messages": chat_http.messages,
+            "/v1/responses": chat_http.responses,
+        },
+        refuse_websocket=chat_http.websocket_refusal,
     )
 
 

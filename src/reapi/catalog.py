@@ -53,6 +53,8 @@ BUILTIN_CHAT_MODELS: dict[str, dict[str, Any]] = {
         "capabilities": ["vision", "prompt_caching", "tools"],
         "context_window": 1_000_000,
         "max_output_tokens": 128_000,
+        # Anthropic refuses thinking budgets on these; they think adaptively, given an effort.
+        "adaptive_thinking": True,
         **_CLAUDE_SAMPLING,
     },
     "claude-opus-4-7": {
@@ -60,6 +62,8 @@ BUILTIN_CHAT_MODELS: dict[str, dict[str, Any]] = {
         "description": "Anthropic Opus for high-stakes coding and long context.",
         "unknown": ["max_output_tokens"],
         "context_window": 1_000_000,
+        # Anthropic refuses thinking budgets on these; they think adaptively, given an effort.
+        "adaptive_thinking": True,
         **_CLAUDE_SAMPLING,
     },
     "claude-sonnet-4-6": {
@@ -78,6 +82,7 @@ BUILTIN_CHAT_MODELS: dict[str, dict[str, Any]] = {
         "capabilities": ["thinking", "vision", "prompt_caching"],
         "context_window": 1_000_000,
         "max_output_tokens": 128_000,
+        "adaptive_thinking": True,
         **_CLAUDE_SAMPLING,
     },
     "minimax/minimax-m3": {

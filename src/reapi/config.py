@@ -63,6 +63,9 @@ class ChatModel(_Strict):
     # OpenAI's reasoning models refuse "max_tokens" and want "max_completion_tokens": requests
     # to OpenAI-format channels are renamed accordingly.
     max_tokens_field: Literal["max_tokens", "max_completion_tokens"] = "max_tokens"
+    # Anthropic models that refuse thinking budgets: reasoning effort is sent to them as
+    # adaptive thinking with an effort instead.
+    adaptive_thinking: bool = False
     # Tokens one image may cost at most, for sizing holds (upstreams bill images by pixels).
     image_tokens: int = Field(default=6400, gt=0)
     input_per_mtok: Price | None = None

@@ -31,6 +31,9 @@ class Reply:
     cached_tokens: int = 0
     finish_reason: str = "stop"
     tool_calls: list[dict[str, Any]] | None = None
+    # Reasoning before the answer: a signed thinking block on /v1/messages (signature
+    # "sig:" + the text), reasoning_content on /v1/chat/completions.
+    thinking: str | None = None
     model: str | None = None  # default: echo the model of the request
     # Streaming shape:
     split_bytes: int | None = None  # write the SSE bytes in pieces of this size
@@ -190,6 +193,14 @@ class FakeOpenAI:
 
     def _message(self, reply: Reply, model: str) -> dict[str, Any]:
         content: list[dict[str, Any]] = []
+        if reply.thinking is not None:
+            content.append(
+                {
+                    "type": "thinking",
+                    "thinking": reply.thinking,
+                    "signature": "sig:" + reply.thinking,
+                }
+            )
         if reply.tool_calls:
             for call in reply.tool_calls:
                 content.append(
@@ -233,8 +244,22 @@ class FakeOpenAI:
             {"output_tokens": 1} if reply.usage is not None else self._anthropic_usage(reply, 1)
         )
         events = [event("message_start", {"message": start}), event("ping", {})]
+        first = 0
+        if reply.thinking is not None:
+            first = 1
+            block = {"type": "thinking", "thinking": ""}
+            signature = {"type": "signature_delta", "signature": "sig:" + reply.thinking}
+            events += [
+                event("content_block_start", {"index": 0, "content_block": block}),
+                event(
+                    "content_block_delta",
+                    {"index": 0, "delta": {"type": "thinking_delta", "thinking": reply.thinking}},
+                ),
+                event("content_block_delta", {"index": 0, "delta": signature}),
+                event("content_block_stop", {"index": 0}),
+            ]
         if reply.tool_calls:
-            for index, call in enumerate(reply.tool_calls):
+            for index, call in enumerate(reply.tool_calls, first):
                 block = {
                     "type": "tool_use",
                     "id": call["id"],
@@ -253,13 +278,13 @@ class FakeOpenAI:
             events.append(
                 event(
                     "content_block_start",
-                    {"index": 0, "content_block": {"type": "text", "text": ""}},
+                    {"index": first, "content_block": {"type": "text", "text": ""}},
                 )
             )
             for i, word in enumerate(reply.text.split(" ")):
                 delta = {"type": "text_delta", "text": word if i == 0 else " " + word}
-                events.append(event("content_block_delta", {"index": 0, "delta": delta}))
-            events.append(event("content_block_stop", {"index": 0}))
+                events.append(event("content_block_delta", {"index": first, "delta": delta}))
+            events.append(event("content_block_stop", {"index": first}))
         stop = {"stop_reason": self._stop_reason(reply), "stop_sequence": None}
         usage = (
             reply.usage if reply.usage is not None else {"output_tokens": reply.completion_tokens}
@@ -310,6 +335,8 @@ class FakeOpenAI:
 
     def _completion(self, reply: Reply, model: str, choices: int = 1) -> dict[str, Any]:
         message: dict[str, Any] = {"role": "assistant", "content": reply.text, "refusal": None}
+        if reply.thinking is not None:
+            message["reasoning_content"] = reply.thinking
         if reply.tool_calls:
             message["content"] = None
             message["tool_calls"] = reply.tool_calls
@@ -352,6 +379,8 @@ class FakeOpenAI:
             return out
 
         chunks = [chunk({"role": "assistant", "content": "", "refusal": None})]
+        if reply.thinking is not None:
+            chunks.append(chunk({"reasoning_content": reply.thinking}))
         if reply.tool_calls:
             for index, call in enumerate(reply.tool_calls):
                 args = call["function"]["arguments"]

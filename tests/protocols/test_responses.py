@@ -437,9 +437,7 @@ def test_anthropic_answer_with_thinking_text_and_calls() -> None:
     assert out["metadata"] == {"ticket": "42"}
     reasoning, message, custom, namespaced = out["output"]
     assert reasoning["summary"] == [{"type": "summary_text", "text": "Plan."}]
-    assert responses.unseal_thinking(reasoning["encrypted_content"]) == Thinking(
-        "Plan.", "S1"
-    )
+    assert responses.unseal_thinking(reasoning["encrypted_content"]) == Thinking("Plan.", "S1")
     assert message["content"][0]["text"] == "Patching."
     assert custom == custom | {
         "type": "custom_tool_call",
@@ -610,9 +608,7 @@ def test_anthropic_stream_with_thinking_text_and_a_custom_call() -> None:
     final = events[-1]["response"]
     assert_valid("Response", final)
     reasoning, message, custom, shell = final["output"]
-    assert responses.unseal_thinking(reasoning["encrypted_content"]) == Thinking(
-        "Hmm.", "SIG"
-    )
+    assert responses.unseal_thinking(reasoning["encrypted_content"]) == Thinking("Hmm.", "SIG")
     assert message["content"][0]["text"] == "Hello"
     assert custom["type"] == "custom_tool_call" and custom["input"] == "*** Begin"
     assert shell["type"] == "function_call" and orjson.loads(shell["arguments"]) == {"cmd": ["ls"]}

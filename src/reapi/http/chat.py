@@ -1,5 +1,6 @@
-"""The chat endpoints: ``POST /v1/chat/completions`` (OpenAI) and ``POST /v1/messages``
-(Anthropic). Same flow, each in its own wire format and error envelope."""
+"""The chat endpoints: ``POST /v1/chat/completions`` (OpenAI), ``POST /v1/messages``
+(Anthropic) and ``POST /v1/responses`` (OpenAI Responses). Same flow, each in its own wire
+format and error envelope."""
 
 from __future__ import annotations
 
@@ -108,6 +109,36 @@ messages = _endpoint(
     lambda g, call, who, body, headers: g.chat.serve("anthropic", call, who, body, headers),
     anthropic_error,
 )
+responses = _endpoint(
+    "responses",
+    lambda g, call, who, body, headers: g.chat.serve("responses", call, who, body, headers),
+    openai_error,
+)
+
+# The Responses API's WebSocket transport is not offered. Codex tries it first and falls back
+# to HTTP at once on a 426 (other statuses cost it retries, and a 400 makes it exit).
+_NO_WEBSOCKET = GatewayError(
+    "This gateway serves the Responses API over HTTP only: POST /v1/responses.",
+    code="websocket_not_supported",
+)
+_NO_WEBSOCKET.status = 426
+_NO_WEBSOCKET.openai_type = "invalid_request_error"
+
+
+async def responses_get(request: Request) -> Response:
+    """``GET /v1/responses``: a WebSocket upgrade the server did not take over itself (when no
+    WebSocket library is installed it arrives as plain HTTP) gets the same 426."""
+    if request.headers.get("upgrade", "").lower() == "websocket":
+        return openai_error(_NO_WEBSOCKET, new_request_id())
+    error = GatewayError("Use POST /v1/responses.", code="method_not_allowed")
+    error.status, error.openai_type = 405, "invalid_request_error"
+    error.headers = {"allow": "POST"}
+    return openai_error(error, new_request_id())
+
+
+def websocket_refusal() -> Response:
+    """The 426 a WebSocket handshake is denied with."""
+    return openai_error(_NO_WEBSOCKET, new_request_id())
 
 
 async def count_tokens(request: Request) -> Response:

@@ -38,10 +38,15 @@ from reapi.protocols.sse import SSEEvent
 from reapi.protocols.usage import Usage
 
 
-def openai_request_to_anthropic(body: dict[str, Any]) -> dict[str, Any]:
+def openai_request_to_anthropic(
+    body: dict[str, Any], *, adaptive_thinking: bool = False
+) -> dict[str, Any]:
     """``body``: a validated OpenAI chat request whose ``model`` is already the upstream's name
-    and whose ``max_tokens`` is filled. Returns the Anthropic request body."""
-    return anthropic_convert.request_from_canonical(openai_convert.request_to_canonical(body))
+    and whose ``max_tokens`` is filled. Returns the Anthropic request body. ``adaptive_thinking``
+    marks models that take an effort instead of a thinking budget."""
+    req = openai_convert.request_to_canonical(body)
+    req.adaptive_thinking = adaptive_thinking
+    return anthropic_convert.request_from_canonical(req)
 
 
 def anthropic_request_to_openai(body: dict[str, Any]) -> dict[str, Any]:

@@ -1,11 +1,11 @@
 """The chat relay: admission checks, channel choice, one upstream call, relaying the answer.
 
-Either endpoint (OpenAI Chat Completions or Anthropic Messages) can reach any channel. When the
-client and the chosen channel speak the same wire format the upstream's bytes are relayed with
-only the parsing correctness needs (the hot path); otherwise the request, the answer and the
-stream are translated (``reapi.protocols.translate``). Streams commit at the first byte: a
-failure after it becomes an in-stream error event, never a normal end, and a completed stream is
-settled before its end marker goes out.
+Every endpoint (OpenAI Chat Completions, Anthropic Messages, the OpenAI Responses API) can reach
+any channel. When the client and the chosen channel speak the same wire format the upstream's
+bytes are relayed with only the parsing correctness needs (the hot path); otherwise the request,
+the answer and the stream are translated (``reapi.protocols.translate``). Streams commit at the
+first byte: a failure after it becomes an in-stream error event, never a normal end, and a
+completed stream is settled before its end marker goes out.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import time
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any
+from typing import Any, Literal
 
 import aiohttp
 import orjson
@@ -31,9 +31,10 @@ from reapi.errors import (
     UpstreamError,
 )
 from reapi.money import format_usd
-from reapi.protocols import anthropic_messages, openai_chat, output, translate
+from reapi.protocols import anthropic_messages, openai_chat, output, responses, translate
 from reapi.protocols.output import OutputBound
 from reapi.protocols.relay import AnthropicRelay, OpenAIRelay
+from reapi.protocols.responses_stream import END_MARKERS as RESPONSES_END_MARKERS
 from reapi.protocols.sse import SSEDecoder
 from reapi.protocols.usage import Usage
 from reapi.providers.base import WireFormat
@@ -45,9 +46,14 @@ from reapi.services.keys import Principal
 from reapi.services.routing import Router
 from reapi.services.upstream import Candidate, UpstreamCall, UpstreamClient, timed_out
 
+# What a client may speak: the upstream formats, and the Responses API, which is always
+# translated (no channel speaks it yet).
+ClientFormat = Literal["openai", "anthropic", "responses"]
+
 _VALIDATORS = {
     "openai": openai_chat.validate_request,
     "anthropic": anthropic_messages.validate_request,
+    "responses": responses.validate_request,
 }
 
 log = logging.getLogger("reapi.chat")
@@ -58,7 +64,13 @@ _ANSWER_CHARS = {
 }
 
 # How each wire format ends a completed stream.
-_END_MARKERS = (b"data: [DONE]", b"event: message_stop")
+_END_MARKERS = (b"data: [DONE]", b"event: message_stop", *RESPONSES_END_MARKERS)
+# The field each client format bounds output with (what the bound is written back into).
+_OUTPUT_FIELD = {
+    "openai": "max_tokens",
+    "anthropic": "max_tokens",
+    "responses": "max_output_tokens",
+}
 
 
 @dataclass(slots=True)
@@ -79,7 +91,7 @@ ChatReply = JsonReply | StreamReply
 
 @dataclass(slots=True)
 class _Plan:
-    client: WireFormat
+    client: ClientFormat
     body: dict[str, Any]
     requested: str
     model: ChatModel
@@ -87,6 +99,8 @@ class _Plan:
     output: OutputBound
     include_usage: bool
     candidates: list[Candidate]
+    # What a Responses answer repeats from its request (None for the other formats).
+    echo: responses.Echo | None = None
 
 
 class ChatService:
@@ -106,13 +120,13 @@ class ChatService:
 
     async def serve(
         self,
-        client: WireFormat,
+        client: ClientFormat,
         call: CallRecord,
         principal: Principal,
         body: dict[str, Any],
         headers: Mapping[str, str],
     ) -> ChatReply:
-        """One chat call in the client's wire format (``openai`` or ``anthropic``)."""
+        """One chat call in the client's wire format."""
         _VALIDATORS[client](body)
         return await self._serve(
             call, principal, self._plan(call, principal, body, client), headers
@@ -145,7 +159,7 @@ class ChatService:
     # Planning ----------------------------------------------------------------------------
 
     def _plan(
-        self, call: CallRecord, principal: Principal, body: dict[str, Any], client: WireFormat
+        self, call: CallRecord, principal: Principal, body: dict[str, Any], client: ClientFormat
     ) -> _Plan:
         requested: str = body["model"]
         call.model = requested
@@ -162,6 +176,7 @@ class ChatService:
             include_usage = bool(options.get("include_usage"))
             # Billing needs the upstream's own count, whatever the client asked for.
             body["stream_options"] = {**options, "include_usage": True}
+        echo = responses.Echo.of(body, model=requested) if client == "responses" else None
         candidates: list[Candidate] = []
         for channel in self._router.candidates(requested, group.name):
             provider = provider_for(channel.type)
@@ -169,7 +184,7 @@ class ChatService:
             candidates.append(
                 (channel, provider, fmt, _body_for(body, client, fmt, channel, model))
             )
-        return _Plan(client, body, requested, model, group, bound, include_usage, candidates)
+        return _Plan(client, body, requested, model, group, bound, include_usage, candidates, echo)
 
     def _model(self, name: str, group: str) -> ChatModel:
         model = self._config.chat_models.get(name)
@@ -246,6 +261,16 @@ class ChatService:
             if (scrub is not None and scrub(answer)) or answer.get("model") != plan.requested:
                 answer["model"] = plan.requested
                 raw = orjson.dumps(answer)
+        elif plan.echo is not None:
+            raw = orjson.dumps(
+                translate.response_to_responses(
+                    opened.fmt,
+                    answer,
+                    plan.echo,
+                    response_id=_response_id(),
+                    created_at=int(time.time()),
+                )
+            )
         elif plan.client == "openai":
             raw = orjson.dumps(
                 translate.anthropic_response_to_openai(
@@ -364,6 +389,10 @@ _GATEWAY_FAULT = (
 )
 
 
+def _response_id() -> str:
+    return "resp_" + secrets.token_hex(24)
+
+
 def _broken(message: str) -> str:
     return f"{message} {RETRY_IS_SAFE}"
 
@@ -376,6 +405,10 @@ def _stream_translator(
         if opened.fmt == "openai":
             return OpenAIRelay(model=plan.requested, include_usage=plan.include_usage, scrub=scrub)
         return AnthropicRelay(model=plan.requested, scrub=scrub)
+    if plan.echo is not None:
+        return translate.stream_to_responses(
+            opened.fmt, plan.echo, response_id=_response_id(), created_at=int(time.time())
+        )
     if plan.client == "openai":
         return translate.anthropic_stream_to_openai(
             model=plan.requested,
@@ -391,16 +424,22 @@ def _stream_translator(
 
 
 def _body_for(
-    body: dict[str, Any], client: WireFormat, fmt: WireFormat, channel: Channel, model: ChatModel
+    body: dict[str, Any], client: ClientFormat, fmt: WireFormat, channel: Channel, model: ChatModel
 ) -> Callable[[], bytes]:
     """The request as this channel needs it, built only if the channel is tried."""
 
     def build() -> bytes:
         upstream_model = channel.upstream_model(body["model"])
         request = body if upstream_model == body["model"] else {**body, "model": upstream_model}
-        if client != fmt:
+        if client == "responses":
+            request = translate.responses_request_to(
+                fmt, request, adaptive_thinking=model.adaptive_thinking
+            )
+        elif client != fmt:
             if client == "openai":
-                request = translate.openai_request_to_anthropic(request)
+                request = translate.openai_request_to_anthropic(
+                    request, adaptive_thinking=model.adaptive_thinking
+                )
             else:
                 request = translate.anthropic_request_to_openai(request)
         if (
@@ -408,21 +447,27 @@ def _body_for(
             and model.max_tokens_field == "max_completion_tokens"
             and "max_tokens" in request
         ):
+            bound = request["max_tokens"]
             request = {k: v for k, v in request.items() if k != "max_tokens"}
-            request.setdefault("max_completion_tokens", body["max_tokens"])
+            request.setdefault("max_completion_tokens", bound)
         return orjson.dumps(request)
 
     return build
 
 
-def _output_bound(model: ChatModel, body: dict[str, Any], client: WireFormat) -> OutputBound:
+def _output_bound(model: ChatModel, body: dict[str, Any], client: ClientFormat) -> OutputBound:
     """The call's one output bound, from every field of the body that caps output, written
     back into the body as the only such field: what is held is what the upstream is told."""
     cap, cap_field, choices = output.requested(body, allow_choices=client == "openai")
     if cap is None:
         if client == "anthropic":
             raise InvalidRequest("max_tokens: Field required", param="max_tokens")
-        cap = min(model.default_max_tokens, model.max_output_tokens)
+        # A Responses call has no default of its own: OpenAI lets it run to the model's limit.
+        cap = (
+            model.max_output_tokens
+            if client == "responses"
+            else min(model.default_max_tokens, model.max_output_tokens)
+        )
     if cap > model.max_output_tokens:
         raise InvalidRequest(
             f"'{cap_field}' must be between 1 and {model.max_output_tokens} for {model.name}, "
@@ -430,7 +475,7 @@ def _output_bound(model: ChatModel, body: dict[str, Any], client: WireFormat) ->
             param=cap_field,
         )
     bound = OutputBound(cap, choices)
-    output.apply(body, bound, "max_tokens", send_choices=client == "openai")
+    output.apply(body, bound, _OUTPUT_FIELD[client], send_choices=client == "openai")
     return bound
 
 

@@ -18,13 +18,16 @@ _CHARS_PER_TOKEN = 4
 
 
 def prompt_bound(body: dict[str, Any], image_tokens: int) -> tuple[int, int]:
-    """(upper bound on prompt tokens, characters of prompt text) for a chat request of either
+    """(upper bound on prompt tokens, characters of prompt text) for a chat request of any
     wire format."""
     counter = _Counter(image_tokens)
-    for key in ("messages", "system", "tools", "tool_choice", "functions", "response_format"):
+    for key in (
+        *("messages", "system", "tools", "tool_choice", "functions", "response_format"),
+        *("input", "instructions", "text"),  # the Responses API's
+    ):
         if key in body:
             counter.walk(body[key], key)
-    messages = body.get("messages")
+    messages = body.get("messages", body.get("input"))
     overhead = _MESSAGE_OVERHEAD * (len(messages) + 1) if isinstance(messages, list) else 0
     return counter.bytes + counter.images + overhead, counter.chars
 
@@ -61,6 +64,7 @@ class _Counter:
 
 
 def _is_image(node: dict[str, Any], key: str) -> bool:
-    # OpenAI content part {"type": "image_url", ...}; Anthropic block {"type": "image", ...}.
-    # Documents are walked like text: their base64 size bounds their tokens from above.
-    return node.get("type") in ("image_url", "image")
+    # OpenAI content part {"type": "image_url", ...}; Anthropic block {"type": "image", ...};
+    # Responses part {"type": "input_image", ...}. Documents are walked like text: their
+    # base64 size bounds their tokens from above.
+    return node.get("type") in ("image_url", "image", "input_image")
