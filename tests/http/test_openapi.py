@@ -128,6 +128,10 @@ BUSINESS_RULES = {
     # A message's content required by its role; sampling ranges and output caps per model.
     "createChatCompletion",
     "createMessage",
+    # Each input item's own fields by its type, and the same per-model ranges.
+    "createResponse",
+    # Documented only to say how it refuses (the WebSocket transport is not offered).
+    "responsesWebSocket",
     "countMessageTokens",
     # A model the catalog does not have, or of another kind; each model's own fields.
     "submitImage",
@@ -255,6 +259,7 @@ def test_refusals_of_expired_and_restricted_keys_are_documented(gw: TaskGateway)
         ("GET", "/v1/dashboard/usage", expired, None),
         ("POST", "/v1/chat/completions", expired, chat),
         ("POST", "/v1/messages", expired, chat),
+        ("POST", "/v1/responses", expired, {"model": "gpt-5.5", "input": "Hi"}),
         ("POST", "/v1/messages/count_tokens", expired, chat),
         ("POST", "/api/v1/images/generations", restricted, {"model": "gpt-image-2", "prompt": "x"}),
     ]
