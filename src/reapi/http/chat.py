@@ -130,7 +130,7 @@ async def responses_get(request: Request) -> Response:
     WebSocket library is installed it arrives as plain HTTP) gets the same 426."""
     if request.headers.get("upgrade", "").lower() == "websocket":
         return openai_error(_NO_WEBSOCKET, new_request_id())
-    error = GatewayError("Use POST /v1/responses.", code="method_not_allowed")
+    error = GatewayError("Use POST /v1/responses.", code="http_error")
     error.status, error.openai_type = 405, "invalid_request_error"
     error.headers = {"allow": "POST"}
     return openai_error(error, new_request_id())
