@@ -211,7 +211,7 @@ def request_to_canonical(body: dict[str, Any]) -> Request:
     effort = reasoning.get("effort")
     if effort == "none":
         effort = None
-    if effort is not None and effort not in EFFORTS:
+    if effort is not None and (not isinstance(effort, str) or effort not in EFFORTS):
         raise InvalidRequest(f"reasoning.effort: unknown value {effort!r}.", "reasoning.effort")
     json_schema, json_object = _text_format(body.get("text") or {})
     user = body.get("safety_identifier") or body.get("user")
@@ -296,7 +296,8 @@ def _item_to_canonical(item: dict[str, Any], path: str) -> tuple[Any, list[Part]
 
 
 def _message_to_canonical(item: dict[str, Any], path: str) -> tuple[Any, list[Part]]:
-    role = _ROLES.get(item.get("role"))  # type: ignore[arg-type]
+    role = item.get("role")
+    role = _ROLES.get(role) if isinstance(role, str) else None
     if role is None:
         raise InvalidRequest(
             f"{path}.role: must be one of 'user', 'assistant', 'system' or 'developer'.",
@@ -522,7 +523,11 @@ def _tool_choice_to_canonical(
             )
         return tools, ToolChoice("tool", name)
     if kind == "allowed_tools":
-        allowed = {t.get("name") for t in choice.get("tools") or [] if isinstance(t, dict)}
+        allowed = {
+            t["name"]
+            for t in choice.get("tools") or []
+            if isinstance(t, dict) and isinstance(t.get("name"), str)
+        }
         kept = [t for t in tools if t.name in allowed]
         mode = choice.get("mode")
         if mode not in ("auto", "required"):
