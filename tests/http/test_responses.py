@@ -482,3 +482,130 @@ def test_websocket_attempt_gets_426_in_the_openai_envelope(gw: Gateway) -> None:
     assert error["error"]["code"] == "websocket_not_supported"
     plain = httpx.get(gw.url + "/v1/responses")
     assert plain.status_code == 405 and plain.headers["allow"] == "POST"
+
+
+def codex_request(model: str, history: list[Any]) -> dict[str, Any]:
+    """What Codex CLI sends on every turn (its shape, abridged): developer instructions as an
+    item, a shell function, the free-form apply_patch tool, hosted tools, stateless reasoning."""
+    return {
+        "model": model,
+        "instructions": "You are Codex, a coding agent.",
+        "input": [
+            {
+                "type": "message",
+                "role": "developer",
+                "content": [
+                    {"type": "input_text", "text": "<permissions>workspace-write</permissions>"}
+                ],
+            },
+            *history,
+        ],
+        "tools": [
+            {
+                "type": "function",
+                "name": "shell",
+                "description": "Runs a shell command.",
+                "strict": False,
+                "parameters": {
+                    "type": "object",
+                    "properties": {"command": {"type": "array", "items": {"type": "string"}}},
+                    "required": ["command"],
+                    "additionalProperties": False,
+                },
+            },
+            {
+                "type": "custom",
+                "name": "apply_patch",
+                "description": "Edit files with a patch.",
+                "format": {"type": "grammar", "syntax": "lark", "definition": "start: begin_patch"},
+            },
+            {"type": "web_search"},
+            {"type": "local_shell"},
+        ],
+        "tool_choice": "auto",
+        "parallel_tool_calls": False,
+        "reasoning": {"effort": "medium", "summary": "auto"},
+        "store": False,
+        "stream": True,
+        "include": ["reasoning.encrypted_content"],
+        "prompt_cache_key": "0196-session",
+        "text": {"verbosity": "medium"},
+        "client_metadata": {"x-codex-turn": "1"},
+    }
+
+
+@both_channels
+def test_a_codex_turn_with_a_shell_call_and_its_replay(
+    gw: Gateway, upstream: FakeOpenAI, model: str
+) -> None:
+    key = gw.key()
+    shell = [
+        {
+            "id": "call_sh",
+            "type": "function",
+            "function": {"name": "shell", "arguments": '{"command": ["ls"]}'},
+        }
+    ]
+    upstream.enqueue(
+        Reply(thinking="List files.", tool_calls=shell, finish_reason="tool_calls"),
+        Reply(text="There is one file: a.txt"),
+    )
+    history: list[Any] = [
+        {"type": "message", "role": "user", "content": [{"type": "input_text", "text": "ls"}]}
+    ]
+    first = events_of(post(gw, key, **codex_request(model, history)).content)
+    assert first[-1]["type"] == "response.completed"
+    output = first[-1]["response"]["output"]
+    assert [item["type"] for item in output] == ["reasoning", "function_call"]
+    call = output[1]
+    assert call["name"] == "shell" and orjson.loads(call["arguments"]) == {"command": ["ls"]}
+    history += [
+        *output,
+        {"type": "function_call_output", "call_id": call["call_id"], "output": "a.txt"},
+    ]
+    second = events_of(post(gw, key, **codex_request(model, history)).content)
+    answer = second[-1]["response"]["output"][-1]["content"][0]["text"]
+    assert answer == "There is one file: a.txt"
+    sent = upstream.requests[1].body
+    names = [t["function"]["name"] if "function" in t else t["name"] for t in sent["tools"]]
+    assert names == ["shell", "apply_patch"]
+    if model == "claude-sonnet-4-6":
+        thinking, tool_use = sent["messages"][1]["content"]
+        assert thinking == {
+            "type": "thinking",
+            "thinking": "List files.",
+            "signature": "sig:List files.",
+        }
+        assert tool_use["input"] == {"command": ["ls"]}
+        assert sent["thinking"]["type"] == "enabled"
+        assert sent["tool_choice"] == {"type": "auto", "disable_parallel_tool_use": True}
+    else:
+        assert sent["reasoning_effort"] == "medium" and sent["parallel_tool_calls"] is False
+        assert [m["role"] for m in sent["messages"]] == [
+            "system",
+            "system",
+            "user",
+            "assistant",
+            "tool",
+        ]
+
+
+def test_the_chat_endpoint_sends_adaptive_thinking_too(gw: Gateway, upstream: FakeOpenAI) -> None:
+    client(gw).chat.completions.create(
+        model="claude-opus-4-7",
+        messages=[{"role": "user", "content": "Hi"}],
+        reasoning_effort="low",
+        max_completion_tokens=4000,
+    )
+    sent = upstream.requests[0].body
+    assert sent["thinking"] == {"type": "adaptive"} and sent["output_config"] == {"effort": "low"}
+
+
+def test_group_is_used_and_never_sent_upstream(gw: Gateway, upstream: FakeOpenAI) -> None:
+    name, key = gw.user(credit="5")
+    client(gw, key).responses.create(model="gpt-5.5", input="x", extra_body={"group": "default"})
+    assert "group" not in upstream.requests[0].body
+    [record] = records(gw, name)
+    assert record.group == "default" and record.endpoint == "responses"
+    response = post(gw, key, model="gpt-5.5", input="x", group="nope")
+    assert response.status_code == 400 and response.json()["error"]["param"] == "group"
