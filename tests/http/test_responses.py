@@ -6,6 +6,7 @@ reasoning that survives a round trip, images, structured output, billing and err
 from __future__ import annotations
 
 import base64
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -609,3 +610,35 @@ def test_group_is_used_and_never_sent_upstream(gw: Gateway, upstream: FakeOpenAI
     assert record.group == "default" and record.endpoint == "responses"
     response = post(gw, key, model="gpt-5.5", input="x", group="nope")
     assert response.status_code == 400 and response.json()["error"]["param"] == "group"
+
+
+def test_client_leaving_mid_stream_pays_for_what_was_produced(
+    gw: Gateway, upstream: FakeOpenAI
+) -> None:
+    name, key = gw.user(credit="5")
+    upstream.enqueue(Reply(text=" ".join(["token"] * 300), interval=0.02))
+    with httpx.stream(
+        "POST",
+        gw.url + "/v1/responses",
+        headers={"Authorization": f"Bearer {key}"},
+        json={"model": "gpt-5.5", "input": "Hello", "stream": True},
+    ) as response:
+        lines = response.iter_lines()
+        for _ in range(30):
+            next(lines)
+    deadline = time.monotonic() + 5
+    while not (rows := records(gw, name)):
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    [row] = rows
+    assert row.outcome == "client_gone" and row.usage_estimated is True
+    while not upstream.requests[0].disconnected:
+        assert time.monotonic() < deadline, "the upstream kept streaming to nobody"
+        time.sleep(0.05)
+    # The same rule as the other endpoints: the prompt's strings ("Hello", 5 characters) are
+    # 2 tokens; the output is counted from the deltas received, at 4 characters per token.
+    assert row.prompt_tokens == 2
+    assert 2 <= row.completion_tokens < 300 * 6 // 4
+    cost = 2 * 1250 + row.completion_tokens * 10_000
+    assert gw.balance(name).balance == usd_to_units("5") - cost
+    assert gw.balance(name).held == 0
