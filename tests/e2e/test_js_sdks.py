@@ -1,5 +1,5 @@
 """The official JavaScript SDKs (``openai`` and ``@anthropic-ai/sdk`` from npm), unchanged,
-against the gateway: both endpoints, streaming and not. Installed from npm into a cache outside
+against the gateway: every chat endpoint, streaming and not. Installed from npm into a cache outside
 the repository on first use; skipped, saying why, when npm cannot provide them."""
 
 from __future__ import annotations
@@ -34,6 +34,10 @@ for await (const chunk of await openai.chat.completions.create({
   streamed += chunk.choices[0]?.delta?.content ?? "";
 }
 out.openaiStream = streamed;
+const response = await openai.responses.create({ model: "claude-sonnet-4-6", input: "Hi" });
+out.responses = response.output_text;
+const responseStream = openai.responses.stream({ model: "claude-opus-4-7", input: "Hi" });
+out.responsesStream = (await responseStream.finalResponse()).output_text;
 const anthropic = new Anthropic({ apiKey: key, baseURL: base, maxRetries: 0 });
 const message = await anthropic.messages.create({
   model: "claude-opus-4-7", max_tokens: 64, messages: [{ role: "user", content: "Hi" }],
@@ -84,7 +88,7 @@ def test_official_js_sdks(gateway_for_claude: Gateway, upstream: FakeOpenAI) -> 
     target = sdk_dir()
     (target / "check.mjs").write_text(SCRIPT)
     _, key = gateway_for_claude.user(credit="5")
-    upstream.enqueue(*[Reply(text="Hello from upstream") for _ in range(4)])
+    upstream.enqueue(*[Reply(text="Hello from upstream") for _ in range(6)])
     result = subprocess.run(
         ["node", str(target / "check.mjs"), gateway_for_claude.url, key],
         capture_output=True,
@@ -98,6 +102,8 @@ def test_official_js_sdks(gateway_for_claude: Gateway, upstream: FakeOpenAI) -> 
     assert answers == {
         "openai": "Hello from upstream",
         "openaiStream": "Hello from upstream",
+        "responses": "Hello from upstream",
+        "responsesStream": "Hello from upstream",
         "anthropic": "Hello from upstream",
         "anthropicStream": "Hello from upstream",
     }
