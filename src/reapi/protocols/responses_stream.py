@@ -35,8 +35,8 @@ from reapi.protocols.canonical import (
     ToolCallStart,
     UsageReport,
 )
-from reapi.protocols.responses import (
-    Echo,
+from reapi.protocols.responses import Echo
+from reapi.protocols.responses_render import (
     call_item,
     custom_input,
     incomplete_reason,

@@ -16,7 +16,7 @@ from dataclasses import replace
 from typing import Any, Literal, Protocol
 
 from reapi.errors import RETRY_IS_SAFE, UpstreamError
-from reapi.protocols import anthropic_convert, openai_convert, responses
+from reapi.protocols import anthropic_convert, openai_convert, responses, responses_render
 from reapi.protocols.anthropic_stream import AnthropicStreamReader, AnthropicStreamWriter
 from reapi.protocols.canonical import (
     Finish,
@@ -260,7 +260,7 @@ def response_to_responses(
             resp = anthropic_convert.response_to_canonical(body)
         else:
             resp = openai_convert.response_to_canonical(body)
-        return responses.response_from_canonical(
+        return responses_render.response_from_canonical(
             _name_calls(resp, _call_prefix(response_id)),
             echo,
             response_id=response_id,
