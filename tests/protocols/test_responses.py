@@ -389,6 +389,31 @@ def test_items_that_cannot_be_carried_are_refused(item: dict[str, Any], param: s
     assert refused.value.param == param
 
 
+@pytest.mark.parametrize(
+    ("fields", "param"),
+    [
+        ({"input": [{"type": "reasoning", "id": "r", "summary": True}]}, "input[0].summary"),
+        (
+            {"tools": [{"type": "namespace", "name": "ns", "description": "d", "tools": True}]},
+            "tools[0].tools",
+        ),
+        (
+            {
+                "tools": [WEATHER],
+                "tool_choice": {"type": "allowed_tools", "mode": "auto", "tools": 1},
+            },
+            "tool_choice.tools",
+        ),
+    ],
+)
+def test_arrays_that_are_not_arrays_are_a_400(fields: dict[str, Any], param: str) -> None:
+    body = request(**fields)
+    responses.Echo.of(body, model="m")  # the echo of a bad request never fails first
+    with pytest.raises(InvalidRequest) as refused:
+        responses_request_to("anthropic", body)
+    assert refused.value.param == param
+
+
 def test_unknown_fields_are_accepted() -> None:
     body = request(
         client_metadata={"x": "y"},

@@ -236,6 +236,20 @@ items = st.builds(
 )
 
 
+tools = st.lists(
+    st.builds(
+        lambda kind, fields: fields | {"type": kind},
+        st.sampled_from(["function", "custom", "namespace", "web_search", "allowed_tools"]),
+        st.dictionaries(
+            st.sampled_from(["name", "description", "parameters", "format", "tools", "mode"]),
+            json_any | st.sampled_from(["fn", "ns", "auto", "required"]),
+            max_size=4,
+        ),
+    ),
+    max_size=3,
+)
+
+
 @settings(max_examples=500, deadline=None)
 @given(
     st.lists(items, min_size=1, max_size=4) | json_any,
@@ -258,9 +272,16 @@ items = st.builds(
         json_any,
         max_size=4,
     ),
+    tools,
 )
-def test_odd_requests_are_translated_or_a_400(source: Any, fields: dict[str, Any]) -> None:
+def test_odd_requests_are_translated_or_a_400(
+    source: Any, fields: dict[str, Any], draw_tools: list[Any]
+) -> None:
     body = {"model": "m", "input": source, **fields, "max_output_tokens": 100}
+    if "tools" not in fields:
+        body["tools"] = draw_tools
+    if isinstance(fields.get("tool_choice"), list):
+        body["tool_choice"] = fields["tool_choice"][0] if fields["tool_choice"] else None
     with contextlib.suppress(InvalidRequest):
         responses.validate_request(body)
         responses.Echo.of(body, model="m")

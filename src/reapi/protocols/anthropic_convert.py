@@ -49,6 +49,7 @@ ADAPTIVE_EFFORTS: dict[Effort, str] = {
     "medium": "medium",
     "high": "high",
     "xhigh": "max",
+    "max": "max",
 }
 
 FINISH_TO_STOP_REASON: dict[FinishReason, str] = {

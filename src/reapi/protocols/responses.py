@@ -42,10 +42,8 @@ from reapi.protocols.canonical import (
     ToolResult,
 )
 from reapi.protocols.errors import InvalidRequest
-from reapi.protocols.openai_convert import EFFORTS, parse_arguments
+from reapi.protocols.openai_convert import CUSTOM_INPUT, EFFORTS, parse_arguments
 
-# What a custom (free-form) tool's text goes in when it is offered to an upstream as a function.
-CUSTOM_INPUT = "input"
 # Joins a namespace and a tool name into one function name (both upstreams allow [A-Za-z0-9_-]).
 NAMESPACE_JOIN = "__"
 # Marks our own encrypted_content, so an opaque blob from elsewhere is never misread.
@@ -165,7 +163,7 @@ class Echo:
                 _joined(ns["name"], t["name"]): (ns["name"], t["name"])
                 for ns in tools
                 if ns.get("type") == "namespace" and isinstance(ns.get("name"), str)
-                for t in ns.get("tools") or []
+                for t in _array(ns.get("tools"))
                 if isinstance(t, dict) and isinstance(t.get("name"), str)
             },
             custom=frozenset(_custom_names(tools)),
@@ -189,7 +187,7 @@ def _custom_names(tools: list[dict[str, Any]]) -> Iterator[str]:
         if tool.get("type") == "custom" and isinstance(tool.get("name"), str):
             yield tool["name"]
         elif tool.get("type") == "namespace" and isinstance(tool.get("name"), str):
-            for inner in tool.get("tools") or []:
+            for inner in _array(tool.get("tools")):
                 if isinstance(inner, dict) and inner.get("type") == "custom":
                     yield _joined(tool["name"], str(inner.get("name")))
 
@@ -280,7 +278,7 @@ def _item_to_canonical(item: dict[str, Any], path: str) -> tuple[Any, list[Part]
         call_id = _string(item, "call_id", path)
         return "user", [ToolResult(call_id, _tool_output(item.get("output"), f"{path}.output"))]
     if kind == "reasoning":
-        return "assistant", [_reasoning_to_canonical(item)]
+        return "assistant", [_reasoning_to_canonical(item, path)]
     if kind == "item_reference":
         raise InvalidRequest(
             f"{path}: item references need stored responses, which this gateway does not keep; "
@@ -398,14 +396,14 @@ def _data_url(url: str, path: str) -> tuple[str, str]:
     return params[0].strip().lower(), data
 
 
-def _reasoning_to_canonical(item: dict[str, Any]) -> Thinking:
+def _reasoning_to_canonical(item: dict[str, Any], path: str) -> Thinking:
     sealed = unseal_thinking(item.get("encrypted_content"))
     if sealed is not None:
         return sealed
     texts = [
         p["text"]
         for key in ("content", "summary")
-        for p in item.get(key) or []
+        for p in _array(item.get(key), f"{path}.{key}")
         if isinstance(p, dict) and isinstance(p.get("text"), str)
     ]
     # Unsigned reasoning is context no upstream accepts back; the converters leave it out.
@@ -435,6 +433,18 @@ def unseal_thinking(value: Any) -> Thinking | None:
     return Thinking(text, signature)
 
 
+def _array(value: Any, path: str | None = None) -> list[Any]:
+    """``value`` as a list: absent (None) is empty; anything else but a list is a 400 naming
+    ``path``, or, with no path (echoing, where the request is checked later), empty."""
+    if value is None:
+        return []
+    if isinstance(value, list):
+        return value
+    if path is None:
+        return []
+    raise InvalidRequest(f"{path}: must be an array.", path)
+
+
 def _string(item: dict[str, Any], key: str, path: str) -> str:
     value = item.get(key)
     if not isinstance(value, str):
@@ -451,7 +461,7 @@ def _tools_to_canonical(tools: list[Any]) -> list[Tool]:
             out.append(_tool(tool, path))
         elif kind == "namespace":
             namespace = _string(tool, "name", path)
-            for j, inner in enumerate(tool.get("tools") or []):
+            for j, inner in enumerate(_array(tool.get("tools"), f"{path}.tools")):
                 here = f"{path}.tools[{j}]"
                 if not isinstance(inner, dict) or inner.get("type") not in ("function", "custom"):
                     raise InvalidRequest(
@@ -522,7 +532,7 @@ def _tool_choice_to_canonical(
     if kind == "allowed_tools":
         allowed = {
             t["name"]
-            for t in choice.get("tools") or []
+            for t in _array(choice.get("tools"), "tool_choice.tools")
             if isinstance(t, dict) and isinstance(t.get("name"), str)
         }
         kept = [t for t in tools if t.name in allowed]

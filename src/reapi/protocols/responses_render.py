@@ -13,8 +13,8 @@ from typing import Any
 import orjson
 
 from reapi.protocols.canonical import Response, Text, Thinking
-from reapi.protocols.openai_convert import parse_arguments
-from reapi.protocols.responses import CUSTOM_INPUT, Echo, seal_thinking
+from reapi.protocols.openai_convert import CUSTOM_INPUT, parse_arguments
+from reapi.protocols.responses import Echo, seal_thinking
 from reapi.protocols.usage import Usage
 
 
