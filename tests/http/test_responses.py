@@ -14,6 +14,7 @@ import httpx
 import openai
 import orjson
 import pytest
+from pydantic import BaseModel
 from websockets.exceptions import InvalidStatus
 from websockets.sync.client import connect
 
@@ -341,6 +342,21 @@ def test_structured_output(gw: Gateway, upstream: FakeOpenAI, model: str) -> Non
         assert sent["response_format"]["json_schema"]["schema"] == schema
     else:
         assert sent["output_config"]["format"]["schema"] == schema
+    # The SDK's parse helper sends its model's schema and reads the answer back into it.
+    upstream.enqueue(Reply(text='{"city": "Rome"}'))
+    parsed = client(gw).responses.parse(model=model, input="Where?", text_format=Place)
+    assert parsed.output_parsed == Place(city="Rome")
+    sent = upstream.requests[1].body
+    sent_schema = (
+        sent["response_format"]["json_schema"]["schema"]
+        if model == "gpt-5.5"
+        else sent["output_config"]["format"]["schema"]
+    )
+    assert sent_schema["properties"] == {"city": {"title": "City", "type": "string"}}
+
+
+class Place(BaseModel):
+    city: str
 
 
 def test_codex_style_tools_are_accepted(gw: Gateway, upstream: FakeOpenAI) -> None:
