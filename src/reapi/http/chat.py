@@ -13,7 +13,7 @@ from starlette.datastructures import Headers
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 
-from reapi.errors import GatewayError, UpstreamError
+from reapi.errors import GatewayError, MethodNotAllowed, UpstreamError
 from reapi.http.render import JSON, RenderError, anthropic_error, as_gateway_error, openai_error
 from reapi.http.requests import api_key, read_body
 from reapi.http.state import Gateway, state_of
@@ -130,9 +130,9 @@ async def responses_get(request: Request) -> Response:
     WebSocket library is installed it arrives as plain HTTP) gets the same 426."""
     if request.headers.get("upgrade", "").lower() == "websocket":
         return openai_error(_NO_WEBSOCKET, new_request_id())
-    error = GatewayError("Use POST /v1/responses.", code="http_error")
-    error.status, error.openai_type = 405, "invalid_request_error"
-    error.headers = {"allow": "POST"}
+    error = MethodNotAllowed(
+        "GET is not allowed on /v1/responses; it takes POST.", headers={"Allow": "POST"}
+    )
     return openai_error(error, new_request_id())
 
 
