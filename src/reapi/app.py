@@ -185,7 +185,6 @@ def create_app(settings: Settings, config: Config | None = None) -> FastRoutes:
             "/v1/messages": chat_http.messages,
             "/v1/responses": chat_http.responses,
         },
-        refuse_websocket=chat_http.websocket_refusal,
     )
 
 

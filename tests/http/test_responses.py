@@ -88,7 +88,7 @@ def gw(fake_openai: FakeOpenAI, database_url: str) -> Iterator[Gateway]:
             },
         }
     )
-    gateway = start_gateway(Settings(database_url=database_url, upstream_read_timeout=3.0), config)
+    gateway = start_gateway(Settings(database_url=database_url), config)
     yield gateway
     gateway.server.stop()
 

@@ -126,19 +126,14 @@ _NO_WEBSOCKET.openai_type = "invalid_request_error"
 
 
 async def responses_get(request: Request) -> Response:
-    """``GET /v1/responses``: a WebSocket upgrade the server did not take over itself (when no
-    WebSocket library is installed it arrives as plain HTTP) gets the same 426."""
+    """``GET /v1/responses``: the server runs without WebSocket support, so a WebSocket
+    handshake arrives here as a plain GET with ``Upgrade: websocket``, and is refused with 426."""
     if request.headers.get("upgrade", "").lower() == "websocket":
         return openai_error(_NO_WEBSOCKET, new_request_id())
     error = MethodNotAllowed(
         "GET is not allowed on /v1/responses; it takes POST.", headers={"Allow": "POST"}
     )
     return openai_error(error, new_request_id())
-
-
-def websocket_refusal() -> Response:
-    """The 426 a WebSocket handshake is denied with."""
-    return openai_error(_NO_WEBSOCKET, new_request_id())
 
 
 async def count_tokens(request: Request) -> Response:

@@ -14,23 +14,15 @@ from typing import Any
 
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
-from starlette.websockets import WebSocket
 
 Endpoint = Callable[[Request], Awaitable[Any]]
 
 
 class FastRoutes:
-    def __init__(
-        self,
-        app: Starlette,
-        routes: dict[str, Endpoint],
-        refuse_websocket: Callable[[], Response] | None = None,
-    ) -> None:
+    def __init__(self, app: Starlette, routes: dict[str, Endpoint]) -> None:
         self.app = app
         self._routes = routes
-        self._refuse_websocket = refuse_websocket
 
     @property
     def state(self) -> Any:
@@ -44,13 +36,4 @@ class FastRoutes:
                 response = await endpoint(Request(scope, receive))
                 await response(scope, receive, send)
                 return
-        elif scope["type"] == "websocket" and self._refuse_websocket is not None:
-            # No route takes a WebSocket. Without this the server would answer the handshake
-            # with a bare 403, which clients (Codex) retry; a 426 in the OpenAI envelope makes
-            # them use HTTP. The denial response needs the server's ASGI extension for it.
-            if "websocket.http.response" in scope.get("extensions", {}):
-                await WebSocket(scope, receive, send).send_denial_response(self._refuse_websocket())
-            else:
-                await send({"type": "websocket.close", "code": 1008})
-            return
         await self.app(scope, receive, send)
