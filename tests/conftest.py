@@ -25,6 +25,9 @@ from tests.clients import close_all
 from tests.fakes.openai_upstream import FakeOpenAI
 from tests.fakes.server import UvicornThread
 
+# OpenAI's published spec, kept in the repository (see specs/README.md).
+OPENAI_SPEC = Path(__file__).parent / "specs" / "openai-openapi.yaml"
+
 _counter = iter(range(1, 10**9))
 
 
@@ -196,8 +199,5 @@ def gateway(
 def openai_spec() -> dict[str, Any]:
     import yaml
 
-    path = Path(__file__).resolve().parents[2] / "shared" / "specs" / "openai-openapi.yaml"
-    if not path.exists():
-        path = Path(os.environ.get("REAPI_OPENAI_SPEC", "../shared/specs/openai-openapi.yaml"))
-    with path.open() as handle:
+    with OPENAI_SPEC.open() as handle:
         return dict(yaml.load(handle, Loader=yaml.CSafeLoader))
