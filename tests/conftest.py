@@ -1,16 +1,21 @@
-"""Shared fixtures: a real database (SQLite by default, PostgreSQL when
-REAPI_TEST_DATABASE_URL says so), fake upstreams on 127.0.0.1 and a real gateway server."""
+"""Shared fixtures: a real database (SQLite by default; a PostgreSQL database of the run's own,
+created and dropped on the server REAPI_TEST_DATABASE_URL names, when it is set), fake
+upstreams on 127.0.0.1 and a real gateway server."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
+import secrets
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import create_async_engine
 
 from reapi.app import create_app
 from reapi.config import Config, build_config
@@ -35,28 +40,63 @@ def unique(prefix: str) -> str:
     return f"{prefix}{os.getpid()}x{next(_counter)}"
 
 
+def postgres_server() -> str | None:
+    """The PostgreSQL server the suite may create its own databases on, if it runs on one."""
+    return os.environ.get("REAPI_TEST_DATABASE_URL") or None
+
+
+@contextlib.contextmanager
+def own_database(server_url: str) -> Iterator[str]:
+    """A new, empty database on the server ``server_url`` points to, dropped on the way out
+    (whether the tests passed or not). ``server_url`` only serves to connect: its own database
+    and any other on the server are never touched, and runs at the same time each get their
+    own name, so they cannot meet."""
+    name = f"reapi_test_{os.getpid()}_{secrets.token_hex(4)}"
+    _admin(server_url, f'CREATE DATABASE "{name}"')
+    try:
+        yield make_url(server_url).set(database=name).render_as_string(hide_password=False)
+    finally:
+        # FORCE: a gateway process a test killed may still hold a connection to it.
+        _admin(server_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def _admin(server_url: str, statement: str) -> None:
+    """CREATE/DROP DATABASE cannot run inside a transaction."""
+
+    async def run() -> None:
+        engine = create_async_engine(async_url(server_url), isolation_level="AUTOCOMMIT")
+        try:
+            async with engine.connect() as conn:
+                await conn.execute(sa.text(statement))
+        finally:
+            await engine.dispose()
+
+    asyncio.run(run())
+
+
 @pytest.fixture(scope="session")
-def database_url(tmp_path_factory: pytest.TempPathFactory) -> str:
-    url = os.environ.get("REAPI_TEST_DATABASE_URL")
-    if url:
-        _reset_postgres(url)
-    else:
+def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The run's database, migrated: a new PostgreSQL database when REAPI_TEST_DATABASE_URL
+    names a server, else a SQLite file in the run's temporary directory."""
+    server = postgres_server()
+    if server is None:
         url = f"sqlite:///{tmp_path_factory.mktemp('db') / 'reapi.db'}"
-    migrate.upgrade(url)
-    return url
+        migrate.upgrade(url)
+        yield url
+        return
+    with own_database(server) as url:
+        migrate.upgrade(url)
+        yield url
 
 
-def _reset_postgres(url: str) -> None:
-    async def reset() -> None:
-        engine = sa.ext.asyncio.create_async_engine(async_url(url))
-        async with engine.begin() as conn:
-            await conn.execute(sa.text("DROP SCHEMA public CASCADE"))
-            await conn.execute(sa.text("CREATE SCHEMA public"))
-        await engine.dispose()
-
-    import sqlalchemy.ext.asyncio  # noqa: F401
-
-    asyncio.run(reset())
+@pytest.fixture
+def fresh_postgres_url() -> Iterator[str]:
+    """An empty PostgreSQL database for one test, when the suite runs on PostgreSQL."""
+    server = postgres_server()
+    if server is None:
+        pytest.skip("REAPI_TEST_DATABASE_URL is not set")
+    with own_database(server) as url:
+        yield url
 
 
 @pytest.fixture(autouse=True)
