@@ -53,4 +53,4 @@ serve: install
 	$(BIN)/reapi serve --config examples/reapi.yaml --port $(PORT)
 
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .test-cache

@@ -13,8 +13,10 @@ from reapi.settings import Settings
 from tests.conftest import Gateway, start_gateway
 from tests.fakes.openai_upstream import FakeOpenAI
 
-# npm packages the tests install on first use live here, outside the repository.
-CACHE = Path(os.environ.get("REAPI_TEST_CACHE", Path.home() / ".cache" / "reapi-tests"))
+# npm packages the tests install on first use live in the checkout (ignored by git, removed by
+# `make clean`), so a run reads nothing another checkout left behind; REAPI_TEST_CACHE may
+# point elsewhere to share them.
+CACHE = Path(os.environ.get("REAPI_TEST_CACHE") or Path(__file__).parents[2] / ".test-cache")
 
 
 @pytest.fixture(scope="module")

@@ -1,6 +1,6 @@
 """Claude Code, unchanged, in print mode against the gateway (Anthropic channel behind it).
 
-Claude Code is installed from npm into a cache outside the repository on first use (its native
+Claude Code is installed from npm into the checkout's .test-cache/ on first use (its native
 binary comes from npm too); the test is skipped, saying why, when that cannot be done.
 """
 

@@ -1,6 +1,6 @@
 """The official JavaScript SDKs (``openai`` and ``@anthropic-ai/sdk`` from npm), unchanged,
-against the gateway: every chat endpoint, streaming and not. Installed from npm into a cache outside
-the repository on first use; skipped, saying why, when npm cannot provide them."""
+against the gateway: every chat endpoint, streaming and not. Installed from npm into the
+checkout's .test-cache/ on first use; skipped, saying why, when npm cannot provide them."""
 
 from __future__ import annotations
 
