@@ -2,6 +2,8 @@
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
+# A PostgreSQL server to test on: each run creates a database of its own there and drops it
+# at the end; the database named here is only connected to, never changed.
 PG_URL ?= postgresql://postgres@127.0.0.1:5432/test
 PORT ?= 8000
 
@@ -35,14 +37,15 @@ lint: install
 test-sqlite: install browser
 	$(BIN)/pytest -q
 
+# Only the tests that reach the database (marked `store`) depend on which one it is.
 test-postgres: install browser
-	REAPI_TEST_DATABASE_URL=$(PG_URL) $(BIN)/pytest -q
+	REAPI_TEST_DATABASE_URL=$(PG_URL) $(BIN)/pytest -q -m store
 
 # The end-to-end tests against the real local engines (model and speech), alone.
 test-local: install
 	$(BIN)/pytest -q -m "local_model or local_tts"
 
-# The whole suite: lint, then every test on the embedded SQLite and again on PostgreSQL.
+# The whole suite: lint, every test on the embedded SQLite, then the store tests on PostgreSQL.
 test: lint test-sqlite test-postgres
 
 # First run: a gateway answering from a local model, with a demo user and key printed.

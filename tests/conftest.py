@@ -40,6 +40,18 @@ def unique(prefix: str) -> str:
     return f"{prefix}{os.getpid()}x{next(_counter)}"
 
 
+# Fixtures that reach the database; every test that needs one, directly or through another
+# fixture, is marked ``store`` (see pytest_collection_modifyitems).
+STORE_FIXTURES = frozenset({"database_url", "fresh_postgres_url"})
+
+
+@pytest.hookimpl(tryfirst=True)  # before -m selects on the marker
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if STORE_FIXTURES.intersection(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.store)
+
+
 def postgres_server() -> str | None:
     """The PostgreSQL server the suite may create its own databases on, if it runs on one."""
     return os.environ.get("REAPI_TEST_DATABASE_URL") or None
