@@ -1,8 +1,10 @@
-"""The runtime's housekeeping: media past retention is deleted by the sweeper, and a task
-channel listing something that is not a task model stops startup."""
+"""The runtime's housekeeping: media past retention is deleted by the sweeper (which a started
+runtime runs by itself), and a task channel listing something that is not a task model stops
+startup."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -14,6 +16,7 @@ from reapi.services.keys import KeyService
 from reapi.settings import Settings
 from reapi.storage import tasks as tasks_sql
 from reapi.storage.db import Database
+from reapi.storage.media import LocalMediaStore
 from reapi.storage.types import utcnow
 from reapi.worker.runtime import TaskRuntime, load_catalog
 from tests.worker.conftest import charged_task
@@ -23,7 +26,9 @@ async def test_sweeper_deletes_expired_media_only(
     db: Database, database_url: str, tmp_path: Path
 ) -> None:
     config = build_config({"tasks": {"media_dir": str(tmp_path), "workers": 0}})
-    runtime = await TaskRuntime.start(
+    # Without its background loops: the runtime's own sweep could otherwise forget the old
+    # task's media before its file is written, and the sweep below would find nothing.
+    runtime = await TaskRuntime.open(
         Settings(database_url=database_url), config, db, KeyService(db)
     )
     try:
@@ -32,13 +37,35 @@ async def test_sweeper_deletes_expired_media_only(
         fresh = await charged_task(db, status="completed", media_expires_at=future)
         for task in (old, fresh):
             await runtime.store.put(f"tasks/{task.id[5:]}/0.png", b"png", "image/png")
-        assert await runtime.sweep() >= 1
+        assert await runtime.sweep() >= 1  # other tests' expired media may be swept as well
         assert await runtime.store.fetch(f"tasks/{old.id[5:]}/0.png") is None
         assert await runtime.store.fetch(f"tasks/{fresh.id[5:]}/0.png") is not None
         async with db.session() as session:
             swept = await tasks_sql.get(session, old.id)
         assert swept is not None and swept.media_expires_at is None
         assert not (tmp_path / "tasks" / old.id[5:]).exists()
+    finally:
+        await runtime.stop()
+
+
+async def test_a_started_runtime_sweeps_by_itself(
+    db: Database, database_url: str, tmp_path: Path
+) -> None:
+    old = await charged_task(
+        db, status="completed", media_expires_at=utcnow() - timedelta(minutes=1)
+    )
+    media = LocalMediaStore(tmp_path)
+    await media.put(f"tasks/{old.id[5:]}/0.png", b"png", "image/png")
+    await media.close()
+    config = build_config({"tasks": {"media_dir": str(tmp_path), "workers": 0}})
+    runtime = await TaskRuntime.start(
+        Settings(database_url=database_url), config, db, KeyService(db)
+    )
+    try:
+        deadline = asyncio.get_running_loop().time() + 20
+        while (tmp_path / "tasks" / old.id[5:]).exists():
+            assert asyncio.get_running_loop().time() < deadline, "the sweeper never ran"
+            await asyncio.sleep(0.05)
     finally:
         await runtime.stop()
 

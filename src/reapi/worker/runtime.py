@@ -2,8 +2,9 @@
 
 ``TaskRuntime.start`` is what ``create_app``'s lifespan and ``reapi worker`` call: it loads the
 task catalog, opens the upstream and guarded download sessions and the media store, and starts
-the background loops (task workers, webhook delivery, media sweeper). ``stop`` ends them and
-closes what it opened. The HTTP layer only reads ``service`` and ``store``.
+the background loops (task workers, webhook delivery, media sweeper); ``open`` does the same
+without the loops. ``stop`` ends them and closes what it opened. The HTTP layer only reads
+``service`` and ``store``.
 """
 
 from __future__ import annotations
@@ -117,6 +118,16 @@ class TaskRuntime:
     ) -> TaskRuntime:
         """``workers``: concurrent tasks this process works on (default: ``tasks.workers``);
         0 runs no task worker here, only webhooks and the sweeper."""
+        runtime = await cls.open(settings, config, db, keys)
+        runtime.run_loops(config.tasks.workers if workers is None else workers)
+        return runtime
+
+    @classmethod
+    async def open(
+        cls, settings: Settings, config: Config, db: Database, keys: KeyService
+    ) -> TaskRuntime:
+        """Everything but the background loops, for a caller that runs the worker, the
+        webhooks and the sweeper itself, when it chooses (tests that must not race them)."""
         tasks = config.tasks
         catalog = load_catalog(config)
         channels = task_channels(config.channels)
@@ -168,7 +179,7 @@ class TaskRuntime:
             webhooks_enabled=webhooks is not None,
             on_submitted=worker.wake,
         )
-        runtime = cls(
+        return cls(
             db,
             tasks,
             service,
@@ -178,18 +189,20 @@ class TaskRuntime:
             (upstream, downloads),
             settings.max_request_bytes,
         )
-        concurrency = tasks.workers if workers is None else workers
-        if concurrency > 0:
+
+    def run_loops(self, workers: int) -> None:
+        """Start the task workers (``workers`` at once; none when 0), webhook delivery and the
+        media sweeper in the background, until ``stop``."""
+        if workers > 0:
             # Each look for due tasks is a write transaction. A gateway with no task channel
             # serves no new task, so it only looks now and then, to end (and refund) tasks left
             # from an earlier configuration, rather than competing every second with the chat
             # path's writes.
-            idle = None if channels else _IDLE_WITHOUT_CHANNELS
-            runtime.loops.append(asyncio.create_task(worker.run(concurrency, idle)))
-        if webhooks is not None:
-            runtime.loops.append(asyncio.create_task(_every(1.0, webhooks.deliver_due)))
-        runtime.loops.append(asyncio.create_task(_every(tasks.sweep_interval, runtime.sweep)))
-        return runtime
+            idle = None if self.worker.has_channels else _IDLE_WITHOUT_CHANNELS
+            self.loops.append(asyncio.create_task(self.worker.run(workers, idle)))
+        if self.webhooks is not None:
+            self.loops.append(asyncio.create_task(_every(1.0, self.webhooks.deliver_due)))
+        self.loops.append(asyncio.create_task(_every(self.settings.sweep_interval, self.sweep)))
 
     async def sweep(self) -> int:
         """Delete mirrored media past retention. Safe to run in every process at once."""

@@ -114,6 +114,10 @@ class TaskWorker:
         self._wake = asyncio.Event()
         self._active: set[asyncio.Task[None]] = set()
 
+    @property
+    def has_channels(self) -> bool:
+        return bool(self._channels)
+
     def wake(self) -> None:
         """Look for work now (a task was just submitted in this process)."""
         self._wake.set()
