@@ -12,7 +12,7 @@ import string
 from typing import Any
 
 import orjson
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from reapi.protocols.anthropic_messages import validate_request
@@ -327,6 +327,8 @@ anthropic_types = st.sampled_from(
 
 @settings(max_examples=300, deadline=None)
 @given(st.lists(st.tuples(anthropic_types, json_any), max_size=8), st.lists(json_any, max_size=8))
+@example([("message_start", {"message": {"usage": "0"}})], [])
+@example([], [{"choices": [], "usage": "0"}])
 def test_odd_upstream_events_never_raise(
     anthropic_events: list[tuple[str, Any]], openai_chunks: list[Any]
 ) -> None:

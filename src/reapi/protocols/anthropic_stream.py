@@ -68,7 +68,7 @@ class AnthropicStreamReader:
             return []
         try:
             return self._read(orjson.loads(event.data), event.event)
-        except (orjson.JSONDecodeError, AttributeError, TypeError, KeyError):
+        except (ValueError, AttributeError, TypeError, KeyError):
             # Not JSON, or JSON of a shape Anthropic never sends: the stream is corrupt, and
             # the client must hear that rather than get a shortened answer.
             self._ended = True

@@ -61,7 +61,7 @@ class OpenAIStreamReader:
             return [StreamEnd()]
         try:
             return self._read(orjson.loads(event.data))
-        except (orjson.JSONDecodeError, AttributeError, TypeError, KeyError):
+        except (ValueError, AttributeError, TypeError, KeyError):
             # Not JSON, or JSON of a shape no OpenAI-compatible server sends: the stream is
             # corrupt, and the client must hear that rather than get a shortened answer.
             self._ended = True
