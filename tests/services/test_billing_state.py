@@ -62,6 +62,9 @@ def make_machine(database_url: str, hold_cap: Decimal | None) -> type[RuleBasedS
             self.billing = BillingService(
                 self.db, LocalLimiter(), node_id="machine", hot=self.hot, hold_cap=hold_cap
             )
+            # Alive, as a gateway is before it serves: a hold whose owner never heartbeated is an
+            # orphan, which any gateway's recovery on this database would release mid-run.
+            self.run(self.billing.heartbeat())
             keys = KeyService(self.db)
             self.name = unique("machine")
             user = self.run(keys.create_user(self.name))
@@ -78,6 +81,7 @@ def make_machine(database_url: str, hold_cap: Decimal | None) -> type[RuleBasedS
 
         def teardown(self) -> None:
             self.run(self.billing.drain())
+            self.run(self.billing.retire())
             self.run(self.hot.close())
             self.run(self.db.dispose())
             self.loop.close()
