@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import threading
 import time
 from collections import deque
 from dataclasses import dataclass, field
@@ -49,6 +50,8 @@ class Reply:
     # Raw bytes written just before the stream event of that index (malformed events).
     inject: dict[int, bytes] = field(default_factory=dict)
     think: float = 0.0  # streams: after the response headers, before the first event
+    # Answer only once the test sets it: a call held open for exactly as long as a test needs.
+    release: threading.Event | None = None
 
 
 @dataclass
@@ -141,6 +144,8 @@ class FakeOpenAI:
             )
         if behaviour.delay:
             await asyncio.sleep(behaviour.delay)
+        if behaviour.release is not None:
+            await asyncio.to_thread(behaviour.release.wait, 60)
         model = behaviour.model or (body.get("model") if isinstance(body, dict) else "x")
         if isinstance(body, dict) and body.get("stream"):
             return await self._stream(request, record, body, behaviour, model)
@@ -169,6 +174,8 @@ class FakeOpenAI:
             )
         if behaviour.delay:
             await asyncio.sleep(behaviour.delay)
+        if behaviour.release is not None:
+            await asyncio.to_thread(behaviour.release.wait, 60)
         model = behaviour.model or body.get("model")
         if body.get("stream"):
             events = self._anthropic_events(behaviour, model)

@@ -271,12 +271,19 @@ def test_tpm_is_reserved_then_corrected(billed: Gateway, upstream: FakeOpenAI) -
 
 def test_concurrency_limit(billed: Gateway, upstream: FakeOpenAI) -> None:
     _, key = billed.user(groups=("narrow",), group="narrow")
-    upstream.enqueue(Reply(delay=1.0))
+    release = threading.Event()
+    upstream.enqueue(Reply(release=release))
     slow = threading.Thread(target=post, args=(billed, key))
     slow.start()
-    time.sleep(0.3)
-    assert post(billed, key).status_code == 429
-    slow.join()
+    try:
+        deadline = time.monotonic() + 10
+        while not upstream.requests:  # admitted: it holds the group's one slot
+            assert time.monotonic() < deadline, "the first call never reached the upstream"
+            time.sleep(0.01)
+        assert post(billed, key).status_code == 429
+    finally:
+        release.set()
+        slow.join()
     assert post(billed, key).status_code == 200
 
 
