@@ -13,6 +13,7 @@ import base64
 import io
 import itertools
 import struct
+import threading
 import time
 import uuid
 import wave
@@ -81,8 +82,9 @@ class Behaviour:
     url_outputs: bool = False
     # reapi/fal/replicate: failure text.
     error: str = "generation failed upstream"
-    # Seconds the create call takes before answering (a slow synchronous generation).
-    create_delay: float = 0.0
+    # The create call answers only once the test sets this (a slow synchronous generation,
+    # for exactly as long as the test needs).
+    create_release: threading.Event | None = None
     # Origin the output URLs name instead of this fake's own (a CDN, or a dead host).
     output_origin: str | None = None
     # Media downloads answer 302 to the same path on this origin.
@@ -243,8 +245,8 @@ class FakeOpenAIImages(FakeUpstream):
                 status=401,
             )
         b = self.behaviour
-        if b.create_delay:
-            await asyncio.sleep(b.create_delay)
+        if b.create_release is not None:
+            await asyncio.to_thread(b.create_release.wait, 60)
         if b.create_status is not None or b.outcome != "success":
             return _json(
                 {

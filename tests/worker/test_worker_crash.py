@@ -8,6 +8,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -83,7 +84,12 @@ def workers(database_url: str, setup: tuple[TaskGateway, Path]) -> Iterator[Work
     pool.stop_all()
 
 
-def wait_for(condition: object, timeout: float = 20.0) -> None:
+# What each wait covers includes starting a worker process: seconds, but tens of them on a busy
+# machine. The bound only ends a test that would otherwise hang.
+PROCESS_WAIT = 90.0
+
+
+def wait_for(condition: object, timeout: float = PROCESS_WAIT) -> None:
     assert callable(condition)
     deadline = time.monotonic() + timeout
     while not condition():
@@ -101,7 +107,7 @@ def test_killed_while_polling_the_job_completes_once(
 ) -> None:
     gw, _ = setup
     fakes.reset()
-    fakes.fal.behaviour.polls_before_done = 25
+    fakes.fal.behaviour.polls_before_done = 10**9  # still running, for as long as it takes
     name, key = gw.user("1000")
     first = workers.start()
     task_id = gw.submit(key, "videos", {"model": "veo3.1-fast", "prompt": "x"}).json()["id"]
@@ -109,8 +115,9 @@ def test_killed_while_polling_the_job_completes_once(
     first.kill()  # SIGKILL: no cleanup, the lease is simply left to expire
     first.wait()
     assert gw.get(key, task_id).json()["status"] == "processing"
+    fakes.fal.behaviour.polls_before_done = 0  # done at the next poll
     workers.start()
-    task = gw.wait(key, task_id, timeout=30)
+    task = gw.wait(key, task_id, timeout=PROCESS_WAIT)
     assert task["status"] == "completed", task
     assert httpx.get(task["output"]["video_urls"][0]).content == MP4_BYTES
     assert creates(fakes.fal) == 1
@@ -124,15 +131,19 @@ def test_killed_during_the_create_call_fails_and_refunds_once(
 ) -> None:
     gw, _ = setup
     fakes.reset()
-    fakes.openai.behaviour.create_delay = 3.0  # a slow synchronous generation
+    release = threading.Event()
+    fakes.openai.behaviour.create_release = release  # a synchronous generation, still running
     name, key = gw.user("100")
     first = workers.start()
-    task_id = gw.submit(key, "images", {"model": "gpt-image-2", "prompt": "x"}).json()["id"]
-    wait_for(lambda: creates(fakes.openai) == 1)
-    first.kill()
-    first.wait()
+    try:
+        task_id = gw.submit(key, "images", {"model": "gpt-image-2", "prompt": "x"}).json()["id"]
+        wait_for(lambda: creates(fakes.openai) == 1)
+        first.kill()
+        first.wait()
+    finally:
+        release.set()  # its answer goes to a closed connection
     workers.start()
-    task = gw.wait(key, task_id, timeout=30)
+    task = gw.wait(key, task_id, timeout=PROCESS_WAIT)
     # The upstream may have made (and billed) the image: submitting again could make two.
     assert task["status"] == "failed", task
     assert task["error"]["code"] == 50002
