@@ -38,7 +38,8 @@ class GatewayProcess:
                 stdout=subprocess.DEVNULL,
                 stderr=log,
             )
-        deadline = time.monotonic() + 30
+        # Seconds normally; tens of them on a busy machine. The bound only ends a hung start.
+        deadline = time.monotonic() + 90
         while True:
             try:
                 if httpx.get(self.url + "/healthz", timeout=1).status_code == 200:
