@@ -8,7 +8,7 @@ reach ``completed`` or ``failed`` only once whatever races happen around it.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -96,13 +96,16 @@ async def claim(
     lease_until: datetime,
     limit: int,
     channels: Sequence[str],
+    exclude: Collection[str] = (),
 ) -> Sequence[Task]:
-    """Lease up to ``limit`` due tasks to ``owner``. A task whose lease ran out (its worker
-    died or stalled) is due again. PostgreSQL skips rows other workers are claiming; the
-    conditional UPDATE is what guarantees one owner on either database."""
-    candidates = (
-        select(Task.id).where(_claimable(now, channels)).order_by(Task.next_attempt_at).limit(limit)
-    )
+    """Lease up to ``limit`` due tasks to ``owner``, except those in ``exclude``. A task whose
+    lease ran out (its worker died or stalled) is due again. PostgreSQL skips rows other
+    workers are claiming; the conditional UPDATE is what guarantees one owner on either
+    database."""
+    due = _claimable(now, channels)
+    if exclude:
+        due = and_(due, Task.id.not_in(exclude))
+    candidates = select(Task.id).where(due).order_by(Task.next_attempt_at).limit(limit)
     if session.get_bind().dialect.name == "postgresql":
         candidates = candidates.with_for_update(skip_locked=True)
     ids = [row[0] for row in await session.execute(candidates)]

@@ -113,6 +113,7 @@ class TaskWorker:
         self._adapters = adapters
         self._wake = asyncio.Event()
         self._active: set[asyncio.Task[None]] = set()
+        self._working: set[str] = set()  # ids of the tasks in self._active
 
     @property
     def has_channels(self) -> bool:
@@ -172,11 +173,14 @@ class TaskWorker:
         now = utcnow()
         until = now + timedelta(seconds=self._settings.lease_seconds)
         async with self._db.session() as session:
+            # Never a task this worker is still on: after a stall past its lease it would
+            # otherwise take its own task over, and run it twice under the same owner.
             return await tasks_sql.claim(
-                session, self.owner, now, until, limit, list(self._channels)
+                session, self.owner, now, until, limit, list(self._channels), self._working
             )
 
     async def _work(self, task: Task) -> None:
+        self._working.add(task.id)
         keeper = asyncio.create_task(self._keep_lease(task.id))
         try:
             remaining = (task.deadline - utcnow()).total_seconds()
@@ -198,6 +202,7 @@ class TaskWorker:
             log.exception("task %s: step failed unexpectedly; it will be retried", task.id)
             await self._retry_later(task)
         finally:
+            self._working.discard(task.id)
             keeper.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await keeper
