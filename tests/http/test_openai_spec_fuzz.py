@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -24,13 +23,12 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from schemathesis import GenerationMode
 
-from tests.conftest import Gateway
+from tests.conftest import OPENAI_SPEC, Gateway
 from tests.fakes.openai_upstream import FakeOpenAI
 from tests.http.conftest import CLAUDE_MODEL, OPENAI_MODEL
 from tests.http.envelopes import CHAT_PATH, assert_answer
 from tests.schemas import use_spec
 
-SPEC = Path(__file__).resolve().parents[1] / "specs" / "openai-openapi.yaml"
 # Per model. Generating from this schema costs more than the calls themselves.
 GENERATED_EXAMPLES = 60
 
@@ -39,7 +37,7 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="module")
 def chat_operation() -> Any:
-    with SPEC.open() as handle:
+    with OPENAI_SPEC.open() as handle:
         spec = yaml.load(handle, Loader=yaml.CSafeLoader)
     return schemathesis.openapi.from_dict(spec)["/chat/completions"]["POST"]
 
