@@ -61,7 +61,11 @@ def create_app(settings: Settings, config: Config | None = None) -> FastRoutes:
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         local = LocalServers()
         channels = await local.start(config.channels)
-        db = Database(settings.database_url)
+        db = Database(
+            settings.database_url,
+            pool_size=settings.db_pool_size,
+            max_overflow=settings.db_max_overflow,
+        )
         session = aiohttp.ClientSession(
             connector=aiohttp.TCPConnector(limit=0, ttl_dns_cache=300, keepalive_timeout=60),
             auto_decompress=True,
@@ -71,7 +75,9 @@ def create_app(settings: Settings, config: Config | None = None) -> FastRoutes:
         metrics = Metrics(set(config.chat_models))
         limiter = _limiter(settings)
         hot = hot_ledger_for(
-            settings.database_url, synchronous_commit=settings.pg_synchronous_commit
+            settings.database_url,
+            synchronous_commit=settings.pg_synchronous_commit,
+            pool_size=settings.hot_pool_size,
         )
         await hot.start()
         billing = BillingService(

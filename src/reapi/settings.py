@@ -63,6 +63,19 @@ class Settings:
     # it costs a disk flush per commit, and what it protects against is a crash of the
     # database server itself (see docs/billing.md).
     pg_synchronous_commit: bool = False
+    # PostgreSQL connections per process, in three pools: the ORM engine's (keys, operator
+    # pages, tasks; ``db_pool_size`` kept open plus ``db_max_overflow`` opened under load) and
+    # the hot ledger's (holds and settlements). The defaults let three nodes of two workers and
+    # two task workers share PostgreSQL's default 100 connections (docs/deployment.md).
+    db_pool_size: int = 3
+    db_max_overflow: int = 2
+    hot_pool_size: int = 8
+    # On SIGTERM: how long calls in flight (streams included) may run on before they are cut
+    # (and settled as cut calls are, docs/billing.md).
+    shutdown_timeout: float = 30.0
+    # Set by ``reapi serve --workers N`` (N > 1): the directory where the workers' Prometheus
+    # metrics meet, so /metrics adds up the whole process group.
+    metrics_dir: Path | None = None
     # Serve the local demo model with no config file (reapi serve --demo).
     demo: bool = False
     # The address ``reapi serve`` listens on, as a URL: what the docs pages print when the
@@ -111,6 +124,7 @@ class Settings:
             ("hold_max_age", "REAPI_HOLD_MAX_AGE"),
             ("header_timeout", "REAPI_HEADER_TIMEOUT"),
             ("body_timeout", "REAPI_BODY_TIMEOUT"),
+            ("shutdown_timeout", "REAPI_SHUTDOWN_TIMEOUT"),
         ):
             if raw := env.get(key):
                 values[name] = float(raw)
@@ -128,5 +142,18 @@ class Settings:
             values["workers"] = int(raw)
         if url := env.get("REAPI_LISTEN_URL"):
             values["listen_url"] = url.rstrip("/")
+        for name, key in (
+            ("db_pool_size", "REAPI_DB_POOL_SIZE"),
+            ("db_max_overflow", "REAPI_DB_MAX_OVERFLOW"),
+            ("hot_pool_size", "REAPI_HOT_POOL_SIZE"),
+        ):
+            if raw := env.get(key):
+                number = int(raw)
+                if number < (0 if name == "db_max_overflow" else 1):
+                    raise ValueError(f"{key} is too small: {raw}")
+                values[name] = number
+        # The name prometheus_client itself reads in the workers.
+        if path := env.get("PROMETHEUS_MULTIPROC_DIR"):
+            values["metrics_dir"] = Path(path)
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)  # type: ignore[arg-type]

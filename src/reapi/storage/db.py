@@ -53,13 +53,17 @@ def redact(url: str) -> str:
 
 
 class Database:
-    def __init__(self, url: str, *, pool_size: int = 10) -> None:
+    def __init__(self, url: str, *, pool_size: int = 3, max_overflow: int = 2) -> None:
         self.url = url
         driver_url = async_url(url)
         self.is_sqlite = driver_url.startswith("sqlite")
         options: dict[str, Any] = {}
         if not self.is_sqlite:
-            options = {"pool_size": pool_size, "max_overflow": pool_size, "pool_pre_ping": True}
+            options = {
+                "pool_size": pool_size,
+                "max_overflow": max_overflow,
+                "pool_pre_ping": True,
+            }
         self.engine: AsyncEngine = create_async_engine(driver_url, **options)
         if self.is_sqlite:
             _tune_sqlite(self.engine)
@@ -81,6 +85,11 @@ class Database:
         """A unit of work that only reads (ending it commits nothing)."""
         async with self._readers() as session, session.begin():
             yield session
+
+    async def ping(self) -> None:
+        """Raise unless the database answers a trivial query (readiness)."""
+        async with self.engine.connect() as connection:
+            await connection.exec_driver_sql("SELECT 1")
 
     async def dispose(self) -> None:
         await self.engine.dispose()

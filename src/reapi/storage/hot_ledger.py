@@ -380,7 +380,7 @@ class PostgresHotLedger:
     server itself can lose the last fraction of a second of holds and settlements, each whole
     or not at all, so the books still balance (a lost settlement is an uncharged call)."""
 
-    def __init__(self, url: str, *, pool_size: int = 10, synchronous_commit: bool = True) -> None:
+    def __init__(self, url: str, *, pool_size: int = 8, synchronous_commit: bool = True) -> None:
         parsed = make_url(url).set(drivername="postgresql")
         self._dsn = parsed.render_as_string(hide_password=False)
         self._pool_size = pool_size
@@ -433,9 +433,13 @@ class PostgresHotLedger:
         return None if value is None else int(value)
 
 
-def hot_ledger_for(database_url: str, *, synchronous_commit: bool = True) -> HotLedger:
+def hot_ledger_for(
+    database_url: str, *, synchronous_commit: bool = True, pool_size: int = 8
+) -> HotLedger:
     parsed = make_url(database_url)
     if parsed.get_backend_name() == "sqlite":
         assert parsed.database
         return SQLiteHotLedger(parsed.database)
-    return PostgresHotLedger(database_url, synchronous_commit=synchronous_commit)
+    return PostgresHotLedger(
+        database_url, pool_size=pool_size, synchronous_commit=synchronous_commit
+    )

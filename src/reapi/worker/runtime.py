@@ -242,7 +242,11 @@ async def run_workers(settings: Settings, concurrency: int | None = None) -> Non
     SIGTERM or SIGINT. Steps in flight get a few seconds to finish; anything cut off is
     resumed by another worker when its lease runs out."""
     config = load_config(settings.config_path, settings.environ)
-    db = Database(settings.database_url)
+    db = Database(
+        settings.database_url,
+        pool_size=settings.db_pool_size,
+        max_overflow=settings.db_max_overflow,
+    )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):

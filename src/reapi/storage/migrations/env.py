@@ -14,6 +14,11 @@ from reapi.storage.tables import Base
 
 config = context.config
 
+# Nodes starting together all run the migrations: on PostgreSQL each takes this lock first, in
+# the migration's own transaction, so one migrates while the others wait and then find the
+# schema current. (Any fixed 64-bit number; this one is "reapi" in ASCII.)
+MIGRATION_LOCK = 0x7265617069
+
 
 def _run(connection: Any) -> None:
     context.configure(
@@ -23,6 +28,8 @@ def _run(connection: Any) -> None:
         compare_type=True,
     )
     with context.begin_transaction():
+        if connection.dialect.name == "postgresql":
+            connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({MIGRATION_LOCK})")
         context.run_migrations()
 
 
