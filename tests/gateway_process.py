@@ -17,8 +17,9 @@ REAPI = str(Path(sys.executable).with_name("reapi"))
 
 
 class GatewayProcess:
-    def __init__(self, config: Path, database_url: str, **env: str) -> None:
+    def __init__(self, config: Path, database_url: str, *, workers: int = 1, **env: str) -> None:
         self.port = free_port()
+        self.workers = workers
         self.url = f"http://127.0.0.1:{self.port}"
         self._config = config
         self._env = {
@@ -33,7 +34,10 @@ class GatewayProcess:
     def start(self) -> GatewayProcess:
         with self.log.open("ab") as log:
             self.process = subprocess.Popen(
-                [REAPI, "serve", "--config", str(self._config), "--port", str(self.port)],
+                [
+                    *(REAPI, "serve", "--config", str(self._config), "--port", str(self.port)),
+                    *("--workers", str(self.workers)),
+                ],
                 env=self._env,
                 stdout=subprocess.DEVNULL,
                 stderr=log,
@@ -51,6 +55,10 @@ class GatewayProcess:
             if time.monotonic() > deadline:
                 raise RuntimeError("reapi serve did not become healthy")
             time.sleep(0.05)
+
+    def signal(self, sig: signal.Signals) -> None:
+        assert self.process is not None
+        self.process.send_signal(sig)
 
     def kill(self) -> None:
         assert self.process is not None

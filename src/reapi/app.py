@@ -30,6 +30,7 @@ from reapi.http.render import renderer_for
 from reapi.http.state import Gateway
 from reapi.observability.access import AccessLog
 from reapi.observability.metrics import Metrics
+from reapi.observability.readiness import Readiness
 from reapi.providers.llamacpp.channels import LocalServers
 from reapi.services.billing import BillingService
 from reapi.services.calls import new_request_id
@@ -72,7 +73,12 @@ def create_app(settings: Settings, config: Config | None = None) -> FastRoutes:
             skip_auto_headers=("User-Agent",),
         )
         keys = KeyService(db, cache_seconds=settings.key_cache_seconds)
-        metrics = Metrics(set(config.chat_models))
+        metrics = Metrics(
+            set(config.chat_models),
+            node=settings.node_id,
+            workers=settings.workers,
+            multiprocess_dir=settings.metrics_dir,
+        )
         limiter = _limiter(settings)
         hot = hot_ledger_for(
             settings.database_url,
@@ -107,6 +113,11 @@ def create_app(settings: Settings, config: Config | None = None) -> FastRoutes:
             metrics=metrics,
             access=AccessLog(metrics),
             local=local,
+            readiness=Readiness(
+                {"database": db.ping, "redis": limiter.ping}
+                if settings.redis_url
+                else {"database": db.ping}
+            ),
         )
         jobs = [
             asyncio.create_task(_every(60.0, keys.flush_last_used)),
@@ -131,6 +142,7 @@ def create_app(settings: Settings, config: Config | None = None) -> FastRoutes:
             await session.close()
             await db.dispose()
             await local.stop()
+            metrics.close()
 
     async def server_error(request: Request, exc: Exception) -> Response:
         log.exception("unhandled error on %s %s", request.method, request.url.path)
@@ -172,6 +184,7 @@ def create_app(settings: Settings, config: Config | None = None) -> FastRoutes:
         Route("/api/hello", chat_http.warm_up, methods=["HEAD", "GET"]),
         Route("/v1/models", meta.list_models, methods=["GET"]),
         Route("/healthz", meta.healthz, methods=["GET"]),
+        Route("/readyz", meta.readyz, methods=["GET"]),
         Route("/metrics", meta.metrics, methods=["GET"]),
         Route("/openapi.json", openapi.endpoint(openapi.build()), methods=["GET"]),
         *account.routes,

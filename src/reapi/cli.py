@@ -144,6 +144,7 @@ def serve(
 
     import uvicorn
 
+    from reapi import supervisor
     from reapi.http.edge import protocol_for
     from reapi.worker.runtime import load_catalog
 
@@ -183,7 +184,7 @@ def serve(
         os.environ["REAPI_CONFIG"] = str(settings.config_path.resolve())
     os.environ["REAPI_WORKERS"] = str(workers)
     os.environ["REAPI_LISTEN_URL"] = listen_url(host, port)
-    uvicorn.run(
+    server = uvicorn.Config(
         "reapi.app:app_from_environment",
         factory=True,
         host=host,
@@ -196,8 +197,14 @@ def serve(
         # reapi logs each call itself; it is not behind a proxy that rewrites client addresses.
         proxy_headers=False,
         log_level=settings.log_level.lower(),
-        timeout_graceful_shutdown=30,
+        timeout_graceful_shutdown=settings.shutdown_timeout,
+        # How long a worker may take to answer the supervisor, starting up included (a worker
+        # slower than this is killed, and on SIGHUP the reload stops): a busy host needs more
+        # than uvicorn's 5 s.
+        timeout_worker_healthcheck=30,
     )
+    source = settings.config_path.resolve() if settings.config_path is not None else None
+    supervisor.run(server, source, settings.environ)
 
 
 @cli.command()

@@ -72,7 +72,7 @@ class Settings:
     hot_pool_size: int = 8
     # On SIGTERM: how long calls in flight (streams included) may run on before they are cut
     # (and settled as cut calls are, docs/billing.md).
-    shutdown_timeout: float = 30.0
+    shutdown_timeout: int = 30
     # Set by ``reapi serve --workers N`` (N > 1): the directory where the workers' Prometheus
     # metrics meet, so /metrics adds up the whole process group.
     metrics_dir: Path | None = None
@@ -124,7 +124,6 @@ class Settings:
             ("hold_max_age", "REAPI_HOLD_MAX_AGE"),
             ("header_timeout", "REAPI_HEADER_TIMEOUT"),
             ("body_timeout", "REAPI_BODY_TIMEOUT"),
-            ("shutdown_timeout", "REAPI_SHUTDOWN_TIMEOUT"),
         ):
             if raw := env.get(key):
                 values[name] = float(raw)
@@ -146,10 +145,11 @@ class Settings:
             ("db_pool_size", "REAPI_DB_POOL_SIZE"),
             ("db_max_overflow", "REAPI_DB_MAX_OVERFLOW"),
             ("hot_pool_size", "REAPI_HOT_POOL_SIZE"),
+            ("shutdown_timeout", "REAPI_SHUTDOWN_TIMEOUT"),
         ):
             if raw := env.get(key):
                 number = int(raw)
-                if number < (0 if name == "db_max_overflow" else 1):
+                if number < (1 if name.endswith("pool_size") else 0):
                     raise ValueError(f"{key} is too small: {raw}")
                 values[name] = number
         # The name prometheus_client itself reads in the workers.

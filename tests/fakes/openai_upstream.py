@@ -40,6 +40,8 @@ class Reply:
     split_bytes: int | None = None  # write the SSE bytes in pieces of this size
     break_after: int | None = None  # drop the connection after this many chunks
     interval: float = 0.0  # pause between chunks
+    # After the first chunk, wait until the test sets this (a stream surely in flight).
+    resume: threading.Event | None = None
     send_usage: bool = True  # include a usage chunk when the request asks for it
     usage_in_last_choice_chunk: bool = False
     delay: float = 0.0  # before the response starts
@@ -321,6 +323,9 @@ class FakeOpenAI:
                 else:
                     await response.write(event)
                 record.chunks_sent += 1
+                if index == 0 and reply.resume is not None:
+                    resume = reply.resume
+                    await asyncio.get_running_loop().run_in_executor(None, resume.wait, 60)
                 if reply.interval:
                     await asyncio.sleep(reply.interval)
             await response.write_eof()

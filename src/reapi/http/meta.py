@@ -36,8 +36,16 @@ async def healthz(request: Request) -> Response:
     return Response(b'{"status":"ok"}', media_type=JSON)
 
 
+async def readyz(request: Request) -> Response:
+    """200 when every store a call needs answers, else 503 naming the ones that did not."""
+    checks = await state_of(request).readiness.check()
+    ready = all(state == "ok" for state in checks.values())
+    body = orjson.dumps({"status": "ready" if ready else "unready", "checks": checks})
+    return Response(body, status_code=200 if ready else 503, media_type=JSON)
+
+
 async def metrics(request: Request) -> Response:
-    registry = state_of(request).metrics.registry
+    registry = state_of(request).metrics.exposition
     return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
 

@@ -10,6 +10,7 @@ from starlette.requests import Request
 from reapi.config import Config
 from reapi.observability.access import AccessLog
 from reapi.observability.metrics import Metrics
+from reapi.observability.readiness import Readiness
 from reapi.providers.llamacpp.channels import LocalServers
 from reapi.services.billing import BillingService
 from reapi.services.chat import ChatService
@@ -27,6 +28,7 @@ class Gateway:
     metrics: Metrics
     access: AccessLog
     local: LocalServers
+    readiness: Readiness
 
 
 def state_of(request: Request) -> Gateway:

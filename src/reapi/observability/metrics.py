@@ -2,11 +2,24 @@
 
 Labels are bounded: model names come from the configured catalog (others count as "other"),
 endpoints and outcomes from fixed sets, so a client cannot grow the series count.
+
+Under ``reapi serve --workers N`` each worker is its own process: the server sets
+``PROMETHEUS_MULTIPROC_DIR`` (``Settings.metrics_dir``) before starting them, prometheus_client
+then keeps every value in a file there, and ``/metrics`` (answered by whichever worker the
+connection reached) adds up the files of the whole process group. One process keeps its values
+in memory as before. Either way ``reapi_node_info`` names the node, so series from several
+nodes can be told apart.
 """
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, multiprocess
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
 
 _LATENCY_BUCKETS = (
     0.001,
@@ -29,9 +42,18 @@ _LATENCY_BUCKETS = (
 
 
 class Metrics:
-    def __init__(self, known_models: set[str]) -> None:
+    def __init__(
+        self,
+        known_models: set[str],
+        *,
+        node: str = "",
+        workers: int = 1,
+        multiprocess_dir: Path | None = None,
+    ) -> None:
+        # Where this process's collectors live; ``exposition`` is what /metrics renders.
         self.registry = CollectorRegistry(auto_describe=True)
         self._known = known_models
+        self._multiprocess_dir = multiprocess_dir
         self.requests = Counter(
             "reapi_requests",
             "Customer calls by endpoint, model, HTTP status and outcome.",
@@ -66,10 +88,47 @@ class Metrics:
             registry=self.registry,
         )
         self.in_flight = Gauge(
-            "reapi_requests_in_flight", "Customer calls being served now.", registry=self.registry
+            "reapi_requests_in_flight",
+            "Customer calls being served now.",
+            registry=self.registry,
+            # Across workers: the sum over the processes still running.
+            multiprocess_mode="livesum",
         )
+        if multiprocess_dir is None:
+            self.exposition = self.registry
+        else:
+            self.exposition = CollectorRegistry()
+            multiprocess.MultiProcessCollector(  # type: ignore[no-untyped-call]
+                self.exposition, path=str(multiprocess_dir)
+            )
+        self.exposition.register(_NodeInfo(node, workers))
+
+    def close(self) -> None:
+        """This process is stopping: its live gauges leave the group's sums (its counters
+        stay, so the group's totals never go down)."""
+        if self._multiprocess_dir is not None:
+            multiprocess.mark_process_dead(  # type: ignore[no-untyped-call]
+                os.getpid(), str(self._multiprocess_dir)
+            )
 
     def model_label(self, model: str | None) -> str:
         if model is None:
             return "none"
         return model if model in self._known else "other"
+
+
+class _NodeInfo(Collector):
+    """``reapi_node_info{node, workers} 1``: computed when scraped, so it needs no shared file."""
+
+    def __init__(self, node: str, workers: int) -> None:
+        self._node = node
+        self._workers = str(workers)
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        info = GaugeMetricFamily(
+            "reapi_node_info",
+            "This gateway node (REAPI_NODE_ID) and its worker processes; always 1.",
+            labels=["node", "workers"],
+        )
+        info.add_metric([self._node, self._workers], 1)
+        yield info

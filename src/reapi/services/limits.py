@@ -51,6 +51,10 @@ class Limiter(Protocol):
 
     async def finish(self, ticket: LimitTicket, actual_tokens: int | None) -> None: ...
 
+    async def ping(self) -> None:
+        """Raise unless the store behind the limits answers (readiness)."""
+        ...
+
     async def close(self) -> None: ...
 
 
@@ -198,6 +202,9 @@ class LocalLimiter:
         for key in [k for k, tat in self._tat.items() if tat <= now]:
             del self._tat[key]
 
+    async def ping(self) -> None:
+        return None
+
     async def close(self) -> None:
         return None
 
@@ -319,6 +326,9 @@ class RedisLimiter:
         if member or delta:
             keys = self._keys(ticket.scope)
             await self._correct(keys=[keys[1], keys[2]], args=[member, delta])
+
+    async def ping(self) -> None:
+        await self._redis.ping()
 
     async def close(self) -> None:
         await self._redis.aclose()
