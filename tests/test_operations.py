@@ -280,6 +280,62 @@ def test_sighup_reloads_every_worker_and_refuses_a_broken_config(
         assert models(server.url, key) == {"gpt-5.5", "gpt-5.4"}
 
 
+def test_sighup_reloads_one_process_in_place_while_a_stream_runs_on(
+    tmp_path: Path,
+    upstream: FakeOpenAI,
+    gateway: Gateway,
+    database_url: str,
+    running: Callable[..., GatewayProcess],
+) -> None:
+    config = write_config(tmp_path / "reapi.yaml", upstream)
+    name, key = gateway.user(credit="5")
+    server = running(GatewayProcess(config, database_url, REAPI_LOG_LEVEL="INFO"))
+    assert server.process is not None
+    pid = server.process.pid
+    resume = threading.Event()
+    upstream.enqueue(Reply(text=" ".join(["word"] * 20), resume=resume))
+    first_chunk = threading.Event()
+    received: list[bytes] = []
+
+    def stream() -> None:
+        body = {"model": "gpt-5.5", "messages": [{"role": "user", "content": "Hi"}], "stream": True}
+        headers = {"Authorization": f"Bearer {key}"}
+        with httpx.stream("POST", server.url + CHAT, headers=headers, json=body, timeout=60) as r:
+            for chunk in r.iter_bytes():
+                received.append(chunk)
+                first_chunk.set()
+
+    client = threading.Thread(target=stream)
+    client.start()
+    assert first_chunk.wait(30)
+
+    write_config(config, upstream, ("gpt-5.5", "gpt-5.4"))
+    server.signal(signal.SIGHUP)
+    eventually(lambda: "served with the new config" in server.log.read_text(), "reloaded")
+    assert models(server.url, key) == {"gpt-5.5", "gpt-5.4"}
+    assert chat(server.url, key, "gpt-5.4").status_code == 200
+    assert client.is_alive()  # the stream started before the reload is still running
+
+    resume.set()
+    client.join(60)
+    assert b"data: [DONE]" in b"".join(received)
+    records = gateway.billing(lambda b: b.usage(name, UsageQuery()))
+    assert sorted(r.model for r in records if r.cost > 0) == ["gpt-5.4", "gpt-5.5"]
+
+    config.write_text("channels: [\n")
+    server.signal(signal.SIGHUP)
+    eventually(lambda: "refused, the running config stays" in server.log.read_text(), "refused")
+    assert "is not valid YAML" in server.log.read_text()
+    assert models(server.url, key) == {"gpt-5.5", "gpt-5.4"}
+    assert chat(server.url, key, "gpt-5.5").status_code == 200
+    assert server.process.pid == pid and server.process.poll() is None
+
+    server.signal(signal.SIGTERM)
+    assert server.process.wait(60) == 0
+    verify = ledger_verify(database_url)
+    assert verify.returncode == 0, verify.stderr
+
+
 def worker_processes(server: GatewayProcess) -> list[psutil.Process]:
     """The supervisor's workers (not multiprocessing's resource tracker, also its child)."""
     assert server.process is not None

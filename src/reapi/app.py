@@ -32,6 +32,7 @@ from reapi.observability.access import AccessLog
 from reapi.observability.metrics import Metrics
 from reapi.observability.readiness import Readiness
 from reapi.providers.llamacpp.channels import LocalServers
+from reapi.reload import Reloadable
 from reapi.services.billing import BillingService
 from reapi.services.calls import new_request_id
 from reapi.services.chat import ChatService
@@ -238,6 +239,11 @@ async def _every(seconds: float, job: Callable[[], Awaitable[object]]) -> None:
             log.exception("background job failed; will try again")
 
 
-def app_from_environment() -> FastRoutes:
+def app_from_environment() -> FastRoutes | Reloadable:
     """Factory for ``uvicorn --factory`` and ``reapi serve`` workers."""
-    return create_app(Settings.from_env())
+    settings = Settings.from_env()
+    if settings.workers == 1 and not settings.demo:
+        # One process reloads its config in place on SIGHUP; workers are replaced by their
+        # supervisor instead (reapi.supervisor).
+        return Reloadable(settings, create_app)
+    return create_app(settings)
