@@ -157,6 +157,80 @@ def test_readyz_follows_the_database_away_and_back(
         proxy.stop()
 
 
+# Pools ---------------------------------------------------------------------------------------
+
+
+def test_pool_settings_bound_a_process_s_postgres_connections(
+    tmp_path: Path,
+    upstream: FakeOpenAI,
+    gateway: Gateway,
+    database_url: str,
+    running: Callable[..., GatewayProcess],
+) -> None:
+    url = make_url(database_url)
+    if url.get_backend_name() != "postgresql":
+        pytest.skip("connection pools are PostgreSQL's (REAPI_TEST_DATABASE_URL)")
+    config = write_config(tmp_path / "reapi.yaml", upstream)
+    key = gateway.key()
+    pools = {"REAPI_DB_POOL_SIZE": "1", "REAPI_DB_MAX_OVERFLOW": "0", "REAPI_HOT_POOL_SIZE": "2"}
+    server = running(GatewayProcess(config, database_url, **pools))
+    assert server.process is not None
+    resume = threading.Event()
+    for _ in range(16):
+        upstream.enqueue(Reply(resume=resume))
+    answers: list[bool] = []
+
+    def call() -> None:
+        body = {"model": "gpt-5.5", "messages": [{"role": "user", "content": "Hi"}], "stream": True}
+        headers = {"Authorization": f"Bearer {key}"}
+        answer = httpx.post(server.url + CHAT, headers=headers, json=body, timeout=60)
+        answers.append(answer.status_code == 200 and b"data: [DONE]" in answer.content)
+
+    def postgres_connections() -> int:
+        assert server.process is not None
+        return sum(
+            1
+            for conn in psutil.Process(server.process.pid).net_connections(kind="tcp")
+            if conn.raddr and conn.raddr.port == (url.port or 5432)
+        )
+
+    calls = [threading.Thread(target=call) for _ in range(16)]
+    for thread in calls:
+        thread.start()
+    eventually(lambda: len(upstream.requests) >= 16, "16 streams held by the upstream")
+    during = postgres_connections()
+    resume.set()
+    for thread in calls:
+        thread.join(60)
+    assert answers == [True] * 16
+    # 16 holds were placed and 16 settlements written through at most 1 + 0 + 2 connections.
+    assert 1 <= during <= 3
+    assert postgres_connections() <= 3
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("REAPI_HOT_POOL_SIZE", "0"),
+        ("REAPI_DB_MAX_OVERFLOW", "-1"),
+        ("REAPI_SHUTDOWN_TIMEOUT", "x"),
+    ],
+)
+def test_a_bad_pool_or_shutdown_setting_stops_the_cli_in_one_line(
+    name: str, value: str, database_url: str
+) -> None:
+    run = subprocess.run(
+        [REAPI, "migrate"],
+        env={**os.environ, "REAPI_DATABASE_URL": database_url, name: value},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert run.returncode != 0
+    assert "bad environment setting" in run.stderr
+    assert "Traceback" not in run.stderr
+
+
 # SIGTERM -------------------------------------------------------------------------------------
 
 

@@ -60,7 +60,7 @@ def run(config: uvicorn.Config, config_path: Path | None, environ: Mapping[str, 
         snapshot = ConfigSnapshot(config_path, runtime, environ)
         snapshot.take()  # serve already validated the file: this cannot refuse it
         sock = config.bind_socket()
-        Supervisor(config, [sock], snapshot).run()
+        Supervisor(config, [sock], snapshot, metrics).run()
     finally:
         shutil.rmtree(runtime, ignore_errors=True)
 
@@ -108,9 +108,26 @@ class ConfigSnapshot:
 
 
 class Supervisor(Multiprocess):
-    def __init__(self, config: uvicorn.Config, sockets: list[socket], snapshot: ConfigSnapshot):
+    def __init__(
+        self,
+        config: uvicorn.Config,
+        sockets: list[socket],
+        snapshot: ConfigSnapshot,
+        metrics: Path,
+    ) -> None:
         super().__init__(config, sockets)
         self._snapshot = snapshot
+        self._metrics = metrics
+
+    def keep_subprocess_alive(self) -> None:
+        before = {process.pid for process in self.processes}
+        super().keep_subprocess_alive()
+        from prometheus_client import multiprocess
+
+        for pid in before - {process.pid for process in self.processes}:
+            # A worker that died (killed, crashed) could not take its live gauges out of the
+            # group's sums itself: its calls in flight are not in flight any more.
+            multiprocess.mark_process_dead(pid, str(self._metrics))  # type: ignore[no-untyped-call]
 
     def handle_hup(self) -> None:
         log.info("SIGHUP: reloading the config from %s", self._snapshot.source or "(no file)")
