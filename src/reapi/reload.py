@@ -31,24 +31,34 @@ log = logging.getLogger("reapi")
 class _Generation:
     def __init__(self, app: FastRoutes) -> None:
         self.app = app
-        self.calls = 0
-        self.idle = asyncio.Event()
-        self.idle.set()
         self.stack = contextlib.AsyncExitStack()
+        self._calls = 0
+        # Set once this generation is retired and its last call has ended; untouched (no cost
+        # per call) while it serves.
+        self._drained: asyncio.Event | None = None
 
     async def start(self) -> None:
         starlette = self.app.app
         await self.stack.enter_async_context(starlette.router.lifespan_context(starlette))
 
     async def serve(self, scope: Scope, receive: Receive, send: Send) -> None:
-        self.calls += 1
-        self.idle.clear()
+        self._calls += 1
         try:
             await self.app(scope, receive, send)
         finally:
-            self.calls -= 1
-            if not self.calls:
-                self.idle.set()
+            self._calls -= 1
+            if not self._calls and self._drained is not None:
+                self._drained.set()
+
+    async def retire(self) -> None:
+        """Wait for the calls this generation has, then shut it down as at exit."""
+        self._drained = asyncio.Event()
+        if self._calls:
+            await self._drained.wait()
+        try:
+            await self.stack.aclose()
+        except Exception:
+            log.exception("the replaced config's gateway failed to shut down cleanly")
 
 
 class Reloadable:
@@ -56,6 +66,7 @@ class Reloadable:
         self._settings = settings
         self._build = build
         self._current = _Generation(build(settings, None))
+        self._reloads: set[asyncio.Task[bool]] = set()
         self._retiring: set[asyncio.Task[None]] = set()
         self._reloading = asyncio.Lock()
 
@@ -78,11 +89,12 @@ class Reloadable:
             await send({"type": "lifespan.startup.failed", "message": "see the log"})
             return
         loop = asyncio.get_running_loop()
-        loop.add_signal_handler(signal.SIGHUP, lambda: loop.create_task(self.reload()))
+        loop.add_signal_handler(signal.SIGHUP, self._on_sighup)
         await send({"type": "lifespan.startup.complete"})
         await receive()  # lifespan.shutdown
         loop.remove_signal_handler(signal.SIGHUP)
         try:
+            await asyncio.gather(*self._reloads, return_exceptions=True)
             async with self._reloading:
                 await asyncio.gather(*self._retiring, return_exceptions=True)
                 await self._current.stack.aclose()
@@ -91,6 +103,11 @@ class Reloadable:
             await send({"type": "lifespan.shutdown.failed", "message": "see the log"})
             return
         await send({"type": "lifespan.shutdown.complete"})
+
+    def _on_sighup(self) -> None:
+        task = asyncio.get_running_loop().create_task(self.reload())
+        self._reloads.add(task)  # kept referenced until done; shutdown waits for it too
+        task.add_done_callback(self._reloads.discard)
 
     async def reload(self) -> bool:
         """Serve the config file as it is now, if it is good; True when it is served."""
@@ -111,13 +128,8 @@ class Reloadable:
                 log.exception("config %s could not be started, the running config stays", source)
                 return False
             old, self._current = self._current, fresh
-            retire = asyncio.create_task(self._retire(old))
+            retire = asyncio.create_task(old.retire())
             self._retiring.add(retire)
             retire.add_done_callback(self._retiring.discard)
             log.info("SIGHUP: new calls are served with the new config")
             return True
-
-    @staticmethod
-    async def _retire(generation: _Generation) -> None:
-        await generation.idle.wait()
-        await generation.stack.aclose()
