@@ -317,6 +317,54 @@ def test_sigterm_lets_a_stream_finish_settles_it_refuses_new_connections_and_exi
     assert verify.returncode == 0, verify.stderr
 
 
+def test_a_stream_still_running_at_the_shutdown_deadline_is_cut_and_settled_once(
+    tmp_path: Path,
+    upstream: FakeOpenAI,
+    gateway: Gateway,
+    database_url: str,
+    running: Callable[..., GatewayProcess],
+    resume: threading.Event,
+) -> None:
+    config = write_config(tmp_path / "reapi.yaml", upstream)
+    name, key = gateway.user(credit="5")
+    server = running(GatewayProcess(config, database_url, REAPI_SHUTDOWN_TIMEOUT="1"))
+    # The upstream sends one chunk and then nothing until the test ends: past any deadline.
+    upstream.enqueue(Reply(text=" ".join(["word"] * 20), resume=resume))
+    first_chunk = threading.Event()
+    received: list[bytes] = []
+
+    def stream() -> None:
+        body = {"model": "gpt-5.5", "messages": [{"role": "user", "content": "Hi"}], "stream": True}
+        headers = {"Authorization": f"Bearer {key}"}
+        try:
+            with httpx.stream(
+                "POST", server.url + CHAT, headers=headers, json=body, timeout=60
+            ) as response:
+                for chunk in response.iter_bytes():
+                    received.append(chunk)
+                    first_chunk.set()
+        except httpx.TransportError:
+            pass  # cut: what matters is what was charged
+
+    client = threading.Thread(target=stream)
+    client.start()
+    assert first_chunk.wait(30)
+    server.signal(signal.SIGTERM)
+    assert server.process is not None
+    assert server.process.wait(60) == 0
+    client.join(60)
+    assert b"data: [DONE]" not in b"".join(received)
+
+    records = gateway.billing(lambda b: b.usage(name, UsageQuery()))
+    assert [r.outcome for r in records] == ["client_gone"]
+    assert records[0].cost > 0  # the prompt and the output sent before the cut
+    state = gateway.balance(name)
+    assert state.held == 0
+    assert state.balance == 5 * 10**9 - records[0].cost
+    verify = ledger_verify(database_url)
+    assert verify.returncode == 0, verify.stderr
+
+
 # SIGHUP --------------------------------------------------------------------------------------
 
 
