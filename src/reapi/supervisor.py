@@ -20,6 +20,7 @@ What this adds to uvicorn's own process handling:
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import shutil
@@ -70,7 +71,8 @@ def _run_one(config: uvicorn.Config) -> None:
     # uvicorn re-raises the stop signal once it has shut down, under the handler found before
     # it started: with the default one, a graceful stop would end as "killed by SIGTERM".
     signal.signal(signal.SIGTERM, lambda _sig, _frame: None)
-    server.run()
+    with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C's re-raise, after the same shutdown
+        server.run()
     if not server.started:
         sys.exit(STARTUP_FAILURE)
 
