@@ -293,7 +293,7 @@ def _image_to_canonical(image: Any, path: str) -> Image:
         raise InvalidRequest(f"{path}.url: a string is required.", f"{path}.url")
     if url[:8].lower().startswith(("http://", "https://")):
         return Image(url=url)
-    media_type, data = _data_url(url, f"{path}.url")
+    media_type, data = data_url(url, f"{path}.url")
     if media_type == "image/jpg":
         media_type = "image/jpeg"
     if media_type not in IMAGE_MEDIA_TYPES:
@@ -310,7 +310,7 @@ def _file_to_canonical(file: Any, path: str) -> Document:
         raise InvalidRequest(
             f"{path}: only inline files (file_data) can be sent to this model.", path
         )
-    media_type, data = _data_url(file_data, f"{path}.file_data")
+    media_type, data = data_url(file_data, f"{path}.file_data")
     if media_type != "application/pdf":
         raise InvalidRequest(
             f"{path}.file_data: only PDF files can be sent to this model.", f"{path}.file_data"
@@ -319,7 +319,7 @@ def _file_to_canonical(file: Any, path: str) -> Document:
     return Document(data=data, title=filename if isinstance(filename, str) else None)
 
 
-def _data_url(url: str, path: str) -> tuple[str, str]:
+def data_url(url: str, path: str) -> tuple[str, str]:
     """(media type, base64 payload) of a ``data:`` URL; anything else is refused."""
     if not url[:5].lower() == "data:":
         raise InvalidRequest(f"{path}: must be an http(s) URL or a base64 data: URL.", path)

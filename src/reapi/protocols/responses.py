@@ -42,7 +42,7 @@ from reapi.protocols.canonical import (
     ToolResult,
 )
 from reapi.protocols.errors import InvalidRequest
-from reapi.protocols.openai_convert import CUSTOM_INPUT, EFFORTS, parse_arguments
+from reapi.protocols.openai_convert import CUSTOM_INPUT, EFFORTS, data_url, parse_arguments
 
 # Joins a namespace and a tool name into one function name (both upstreams allow [A-Za-z0-9_-]).
 NAMESPACE_JOIN = "__"
@@ -356,7 +356,7 @@ def _image(part: dict[str, Any], path: str) -> Image:
         )
     if url[:8].lower().startswith(("http://", "https://")):
         return Image(url=url)
-    media_type, data = _data_url(url, f"{path}.image_url")
+    media_type, data = data_url(url, f"{path}.image_url")
     if media_type == "image/jpg":
         media_type = "image/jpeg"
     if media_type not in IMAGE_MEDIA_TYPES:
@@ -375,7 +375,7 @@ def _file(part: dict[str, Any], path: str) -> Document:
             f"{path}: only inline files (file_data) can be sent to this model.", path
         )
     if file_data[:5].lower() == "data:":
-        media_type, data = _data_url(file_data, f"{path}.file_data")
+        media_type, data = data_url(file_data, f"{path}.file_data")
     else:
         media_type, data = "application/pdf", file_data  # OpenAI's SDK examples send bare base64
     if media_type != "application/pdf":
@@ -384,16 +384,6 @@ def _file(part: dict[str, Any], path: str) -> Document:
         )
     filename = part.get("filename")
     return Document(data=data, title=filename if isinstance(filename, str) else None)
-
-
-def _data_url(url: str, path: str) -> tuple[str, str]:
-    if url[:5].lower() != "data:":
-        raise InvalidRequest(f"{path}: must be an http(s) URL or a base64 data: URL.", path)
-    header, comma, data = url[5:].partition(",")
-    params = header.split(";")
-    if not comma or "base64" not in (p.strip().lower() for p in params[1:]):
-        raise InvalidRequest(f"{path}: data: URLs must be base64-encoded.", path)
-    return params[0].strip().lower(), data
 
 
 def _reasoning_to_canonical(item: dict[str, Any], path: str) -> Thinking:
